@@ -1,0 +1,84 @@
+"""Helpers shared by subcommands: logging, devices, seeds, finding and loading models."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from eddpm_cli._errors import fail, state
+from eddpm_cli._output import note
+
+RUNS_DIR_ENV = "EDDPM_RUNS"
+
+
+def runs_root() -> Path:
+    """Where runs go by default: $EDDPM_RUNS or ./runs."""
+    return Path(os.environ.get(RUNS_DIR_ENV, "runs"))
+
+
+def setup_logging() -> None:
+    """Route the core's logging to stderr (INFO, or DEBUG with -v; warnings only with -q)."""
+    level = logging.DEBUG if state.verbose else logging.WARNING if state.quiet else logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="eddpm: %(message)s")
+    logging.getLogger("models").setLevel(level)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def device(name: str | None = None):
+    """The torch device for inference: explicit, else CUDA when present, else CPU."""
+    import torch
+
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def latest_run(modality: str) -> Path | None:
+    """The most recently written run under :func:`runs_root` whose config has ``modality``."""
+    import json
+
+    root = runs_root()
+    if not root.is_dir():
+        return None
+    found = []
+    for config in root.glob("*/config.json"):
+        if not (config.parent / "model.safetensors").is_file():
+            continue
+        try:
+            if json.loads(config.read_text(encoding="utf-8")).get("modality") == modality:
+                found.append(((config.parent / "model.safetensors").stat().st_mtime, config.parent))
+        except (OSError, ValueError):
+            continue
+    return max(found)[1] if found else None
+
+
+def resolve_model(model: Path | None, modality: str) -> Path:
+    """The explicit --model, or the latest matching run (announced on stderr)."""
+    if model is not None:
+        return model
+    found = latest_run(modality)
+    if found is None:
+        raise fail(
+            f"no --model given and no trained {modality} model under {runs_root()}/",
+            hint="train one with: eddpm train --data FILE, or pass --model DIR",
+        )
+    note(f"using model {found} (latest {modality} run; pass --model to choose)")
+    return found
+
+
+def load(model_dir: Path, device_name: str | None = None):
+    """Load a checkpoint for inference on the chosen device."""
+    setup_logging()
+    from models.checkpoint import load_model
+
+    return load_model(model_dir, device(device_name))
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)

@@ -1,0 +1,85 @@
+"""Exit codes and the one place where exceptions become ``eddpm: error:`` lines."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import IntEnum
+from typing import Any, Callable, TypeVar
+
+import typer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExitCode(IntEnum):
+    """Process exit statuses (docs/cli.md explains what to do about each)."""
+
+    OK = 0
+    FAILURE = 1  # unexpected runtime failure: rerun with --debug and report it
+    USAGE = 2  # bad option, bad input data or unusable checkpoint
+    NON_FINITE = 3  # training loss became NaN/inf
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class _State:
+    debug = False
+    quiet = False
+    verbose = False
+
+
+state = _State()
+
+
+def fail(message: str, hint: str | None = None, code: int = ExitCode.USAGE) -> typer.Exit:
+    """Print one error line (and a hint line) on stderr and return the Exit to raise."""
+    sys.stderr.write(f"eddpm: error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.stderr.flush()
+    return typer.Exit(code=int(code))
+
+
+def handle_errors(func: F) -> F:
+    """Wrap a subcommand: known errors become one line and their exit code; a traceback only
+    with --debug; Ctrl-C exits 130; a closed downstream pipe ends quietly."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from models.errors import EddpmError
+
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except EddpmError as exc:
+            if state.debug:
+                raise
+            raise fail(exc.message, exc.hint, exc.exit_code) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("eddpm: interrupted\n")
+            raise typer.Exit(code=int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:
+            _silence_stdout()
+            raise typer.Exit(code=int(ExitCode.OK)) from None
+        except Exception as exc:  # noqa: BLE001 - last resort, turned into one line
+            if state.debug:
+                raise
+            raise fail(
+                f"unexpected {type(exc).__name__}: {exc}",
+                hint="rerun with --debug for the traceback and report it",
+                code=ExitCode.FAILURE,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

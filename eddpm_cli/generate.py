@@ -1,0 +1,40 @@
+"""eddpm generate: sample new examples from the latent prior."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from eddpm_cli._errors import handle_errors
+from eddpm_cli._options import (
+    BatchOpt, DeviceOpt, MaxLengthOpt, ModelOpt, Sampler, SeedOpt, TemperatureOpt, TopPOpt,
+    decode_options,
+)
+
+
+@handle_errors
+def generate(
+    num_samples: Annotated[int, typer.Option("--num-samples", "-n", min=1, help="How many samples.")] = 10,
+    steps: Annotated[int | None, typer.Option("--steps", "-k", min=1, help="Sampler steps (default: 50 for ddim, 1000 for ddpm).")] = None,
+    sampler: Annotated[Sampler, typer.Option(help="ddim (deterministic given the seed) or ddpm (ancestral).")] = Sampler.ddim,
+    model: ModelOpt = None,
+    seed: SeedOpt = 0,
+    temperature: TemperatureOpt = 0.0,
+    top_p: TopPOpt = 0.9,
+    max_length: MaxLengthOpt = None,
+    batch_size: BatchOpt = 64,
+    device: DeviceOpt = None,
+) -> None:
+    """Sample z_T ~ N(0, I), denoise to z0, decode: one sample per line on stdout."""
+    from eddpm_cli._common import load, resolve_model
+    from eddpm_cli._output import write_lines
+
+    k = steps or (50 if sampler == Sampler.ddim else 1000)
+    net = load(resolve_model(model, "text"), device)
+    from models import inference
+
+    samples = inference.generate(
+        net, num_samples, k, sampler.value, seed, batch_size, **decode_options(temperature, top_p, max_length)
+    )
+    write_lines(samples)

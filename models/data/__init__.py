@@ -1,0 +1,1 @@
+"""Input readers shared by the modalities: text lines, FASTA records and images."""

@@ -1,0 +1,38 @@
+"""Reading latent arrays (.npy / .npz) safely: never unpickles."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+
+from models.data.text import read_source_bytes
+from models.errors import InputDataError
+
+
+def read_latents(source: str) -> np.ndarray:
+    """Load an (N, D) float array from .npy bytes, or the ``latents`` array of an .npz.
+
+    Raises:
+        InputDataError: not a .npy/.npz, pickled objects, wrong rank, or non-finite rows.
+    """
+    data, name = read_source_bytes(source)
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputDataError(f"{name}: not a readable .npy or .npz array ({exc})") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        if "latents" not in loaded.files:
+            raise InputDataError(f"{name}: .npz has no 'latents' array (found {', '.join(loaded.files) or 'none'})")
+        loaded = loaded["latents"]
+    if loaded.ndim == 1:
+        loaded = loaded[None]
+    if loaded.ndim != 2 or not np.issubdtype(loaded.dtype, np.number):
+        raise InputDataError(f"{name}: expected a numeric (N, D) array, got {loaded.dtype} {loaded.shape}")
+    bad = np.flatnonzero(~np.isfinite(loaded).all(axis=1))
+    if bad.size:
+        raise InputDataError(f"{name}: row {int(bad[0])} has NaN or infinite values")
+    if loaded.shape[0] == 0:
+        raise InputDataError(f"no examples found in {name}")
+    return loaded.astype(np.float32)

@@ -1,0 +1,37 @@
+"""Turn read records into training datasets (examples plus head targets)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from models.data.text import read_text_lines
+from models.training import Dataset
+
+
+def text_dataset(
+    sources: Sequence[Path | str], labels: bool = False, on_note: Callable[[str], None] | None = None
+) -> tuple[Dataset, tuple[str, ...], str]:
+    """Read every source; return the dataset, the sorted class labels (empty without labels) and a
+    SHA-256 fingerprint of the examples in order."""
+    texts: list[str] = []
+    raw_labels: list[str] = []
+    digest = hashlib.sha256()
+    for source in sources:
+        result = read_text_lines(str(source), labels=labels)
+        if result.skipped_blank and on_note:
+            on_note(f"{result.source}: skipped {result.skipped_blank} blank line(s)")
+        for rec in result.records:
+            texts.append(rec.text)
+            digest.update(f"{rec.label or ''}\t{rec.text}\n".encode())
+            if labels:
+                raw_labels.append(rec.label or "")
+    classes = tuple(sorted(set(raw_labels)))
+    targets = {}
+    if labels:
+        index = {c: i for i, c in enumerate(classes)}
+        targets["label"] = torch.tensor([index[c] for c in raw_labels], dtype=torch.long)
+    return Dataset(texts, targets), classes, digest.hexdigest()

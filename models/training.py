@@ -1,0 +1,402 @@
+"""Training loop for any EDDPM, through Accelerate (one CPU, one or many GPUs, many nodes).
+
+AdamW with linear warm-up and cosine decay, gradient clipping, optional EMA of the weights,
+held-out validation of every loss term plus the codec's reconstruction metric, periodic atomic
+checkpoints, exact resume (model, optimizer, schedule, EMA, RNG, step and data position) and a
+loss-curve PNG. Only the main process logs and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from models import checkpoint as ckpt
+from models.config import TrainConfig
+from models.errors import NonFiniteLossError, UsageError
+
+logger = logging.getLogger(__name__)
+TRAINER_DIR = "trainer"
+
+
+@dataclass
+class Dataset:
+    """Examples plus per-head targets (class indices, -1 unknown; or float values, NaN unknown)."""
+
+    examples: list[Any]
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def subset(self, index: Sequence[int]) -> "Dataset":
+        idx = torch.as_tensor(list(index), dtype=torch.long)
+        return Dataset([self.examples[i] for i in idx.tolist()], {k: v[idx] for k, v in self.targets.items()})
+
+
+def split_dataset(data: Dataset, fraction: float, max_examples: int, seed: int) -> tuple[Dataset, Dataset]:
+    """Seeded train/validation split; the validation part never enters training."""
+    n = len(data)
+    n_val = min(max_examples, int(round(n * fraction))) if n >= 20 else 0
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return data.subset(sorted(perm[n_val:])), data.subset(sorted(perm[:n_val]))
+
+
+def check_mixed_precision(mode: str) -> None:
+    """Refuse a precision the device cannot run, before any data is read.
+
+    Raises:
+        UsageError: unknown mode, or fp16 without a CUDA GPU.
+    """
+    if mode not in ("no", "bf16", "fp16"):
+        raise UsageError(f"unknown mixed precision {mode!r}", hint="use no, bf16 or fp16")
+    if mode == "fp16" and not torch.cuda.is_available():
+        raise UsageError(
+            "--mixed-precision fp16 needs a CUDA GPU, and none is available",
+            hint="use --mixed-precision no (default) or bf16",
+        )
+
+
+class EMA:
+    """Exponential moving average of floating-point parameters (Polyak averaging)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if k in self.shadow:
+                self.shadow[k].lerp_(v.detach(), 1.0 - self.decay)
+
+    def copy_to(self, model: torch.nn.Module) -> None:
+        model.load_state_dict({**model.state_dict(), **self.shadow})
+
+
+class Trainer:
+    """Train ``model`` on ``train`` and validate on ``val``, writing into ``run_dir``.
+
+    Args:
+        model: an :class:`models.autoencoder.EDDPM`.
+        config: run-level options.
+        run_dir: checkpoint directory (config and assets are written by the caller).
+        train, val: datasets; ``val`` may be empty.
+        progress: show a tqdm bar on stderr.
+        on_log: callback receiving each metrics record (after it is written).
+    """
+
+    def __init__(
+        self,
+        model,
+        config: TrainConfig,
+        run_dir: Path,
+        train: Dataset,
+        val: Dataset,
+        progress: bool = True,
+        on_log: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        from accelerate import Accelerator
+        from transformers import get_cosine_schedule_with_warmup
+
+        check_mixed_precision(config.mixed_precision)
+        self.accelerator = Accelerator(mixed_precision=config.mixed_precision)
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.train_data, self.val_data = train, val
+        self.progress = progress
+        self.on_log = on_log
+        self.raw_model = model
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr,
+        )
+        scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.last_saved_step: int | None = None
+        self.history: list[dict[str, Any]] = []
+
+    # -- data ----------------------------------------------------------------------------------
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This process's batches of an epoch: a seeded permutation, sharded across processes."""
+        g = torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
+        perm = torch.randperm(len(self.train_data), generator=g).tolist()
+        acc = self.accelerator
+        perm = perm[acc.process_index :: acc.num_processes]
+        B = self.config.batch_size
+        return [perm[i : i + B] for i in range(0, len(perm) - B + 1, B)] or [perm]
+
+    def _batch(self, data: Dataset, index: Sequence[int]) -> dict[str, Any]:
+        from models.codec import to_device
+
+        batch = self.raw_model.collate([data.examples[i] for i in index])
+        idx = torch.as_tensor(list(index), dtype=torch.long)
+        for name, values in data.targets.items():
+            batch[f"target_{name}"] = values[idx]
+        return to_device(batch, self.accelerator.device)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        model_state = {k: v.detach().cpu().clone() for k, v in self.raw_model.state_dict().items()}
+        return {
+            "model": model_state,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.shadow if self.ema else None,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.raw_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state.get("ema"):
+            self.ema.shadow = {k: v.to(self.accelerator.device) for k, v in state["ema"].items()}
+        torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.last_saved_step = self.step
+
+    def resume(self) -> None:
+        """Restore everything from ``run_dir/trainer`` and the metrics written up to that step."""
+        self.load_state_dict(ckpt.load_state(self.run_dir / TRAINER_DIR))
+        path = self.run_dir / "metrics.jsonl"
+        if path.exists():
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            self.history = [r for r in rows if r["step"] <= self.step]
+            self._rewrite_metrics()
+
+    def save(self) -> None:
+        """Write the resumable state, then the inference weights (EMA when on); main process only."""
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            ckpt.save_state(self.run_dir / TRAINER_DIR, self.state_dict())
+            self._save_inference_weights()
+            self._rewrite_metrics()
+        self.last_saved_step = self.step
+
+    def _save_inference_weights(self) -> None:
+        if self.ema is None:
+            ckpt.save_weights(self.raw_model, self.run_dir / ckpt.WEIGHTS_NAME)
+            return
+        current = {k: v.clone() for k, v in self.raw_model.state_dict().items()}
+        self.ema.copy_to(self.raw_model)
+        try:
+            ckpt.save_weights(self.raw_model, self.run_dir / ckpt.WEIGHTS_NAME)
+        finally:
+            self.raw_model.load_state_dict(current)
+
+    def _rewrite_metrics(self) -> None:
+        with ckpt.atomic_path(self.run_dir / "metrics.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in self.history), encoding="utf-8")
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        self.history.append(record)
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.on_log:
+            self.on_log(record)
+
+    # -- loop ----------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train to ``max_steps`` (or the time limit); return the last validation record.
+
+        Raises:
+            NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint stays).
+            KeyboardInterrupt: after saving a resumable checkpoint.
+        """
+        cfg = self.config
+        start = time.monotonic()
+        bar = self._progress_bar()
+        sums: dict[str, float] = {}
+        count = 0
+        last_val: dict[str, Any] = {}
+        try:
+            while self.step < cfg.max_steps:
+                batches = self._epoch_batches(self.epoch)
+                while self.batch_in_epoch < len(batches) and self.step < cfg.max_steps:
+                    terms = self._train_step(batches[self.batch_in_epoch])
+                    self.batch_in_epoch += 1
+                    self.step += 1
+                    count += 1
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{terms['loss']:.3f}", rec=f"{terms['rec']:.3f}")
+                    if self.step % 10 == 0 or self.step == cfg.max_steps:
+                        means = {k: v / count for k, v in sums.items()}
+                        lr = self.scheduler.get_last_lr()[0]
+                        self._log({"step": self.step, "split": "train", **means, "lr": lr,
+                                   "elapsed_s": round(time.monotonic() - start, 2)})
+                        sums, count = {}, 0
+                    out_of_time = cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60
+                    if self.step % cfg.eval_every == 0 and self.val_data.examples:
+                        last_val = self.validate()
+                    if self.step % cfg.save_every == 0 or out_of_time:
+                        self.save()
+                    if out_of_time:
+                        logger.info("time limit of %s minutes reached at step %d", cfg.max_minutes, self.step)
+                        cfg = self.config = _replace_steps(cfg, self.step)
+                        break
+                else:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    continue
+                break
+        except KeyboardInterrupt:
+            if self.last_saved_step != self.step:
+                self.save()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.val_data.examples and (not last_val or last_val["step"] != self.step):
+            last_val = self.validate()
+        if self.last_saved_step != self.step:
+            self.save()
+        return last_val
+
+    def _train_step(self, index: Sequence[int]) -> dict[str, float]:
+        self.model.train()
+        batch = self._batch(self.train_data, index)
+        with self.accelerator.autocast():
+            terms = self.model(batch)
+        loss = terms["loss"]
+        if not bool(torch.isfinite(loss.detach())):
+            saved = "no checkpoint was written" if self.last_saved_step is None else (
+                f"the checkpoint from step {self.last_saved_step} is intact"
+            )
+            raise NonFiniteLossError(
+                f"the training loss became non-finite ({float(loss):.4g}) at step {self.step + 1}; {saved}",
+                hint="lower --lr or check the data",
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if self.config.grad_clip > 0:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.raw_model)
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def _progress_bar(self):
+        if not (self.progress and self.accelerator.is_main_process):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+
+    # -- validation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, Any]:
+        """Each loss term on the held-out split (fixed noise draws) and the codec's
+        reconstruction metric on up to ``bleu_examples`` of them; gathered across processes."""
+        self.model.eval()
+        data, B = self.val_data, self.config.batch_size
+        sums: dict[str, torch.Tensor] = {}
+        n = 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed + 1)
+            acc = self.accelerator
+            for i in range(acc.process_index * B, len(data), B * acc.num_processes):
+                index = list(range(i, min(i + B, len(data))))
+                with acc.autocast():
+                    terms = self.raw_model.loss_terms(self._batch(data, index))
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * len(index)
+                n += len(index)
+        keys = sorted(sums)
+        local = torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=self.accelerator.device)
+        total = self.accelerator.reduce(local, reduction="sum")
+        record: dict[str, Any] = {
+            "step": self.step, "split": "val", **{k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
+        }
+        if self.accelerator.is_main_process:
+            record.update(self.reconstruction_metrics())
+        self._log(record)
+        return record
+
+    def reconstruction_metrics(self) -> dict[str, float]:
+        refs = self.val_data.examples[: self.config.bleu_examples]
+        outputs: list[Any] = []
+        B = self.config.batch_size
+        for i in range(0, len(refs), B):
+            batch = self._batch(self.val_data, range(i, min(i + B, len(refs))))
+            outputs += self.raw_model.decode(self.raw_model.encode(batch))
+        return {f"recon_{k}": v for k, v in self.raw_model.codec.reconstruction_metrics(refs, outputs).items()}
+
+
+def _replace_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, max_steps=steps)
+
+
+def plot_losses(history: list[dict[str, Any]], path: Path) -> None:
+    """Draw train and validation curves of every loss term into a PNG (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    terms = ["loss", "rec", "diff", "simple"]
+    fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.2))
+    for ax, term in zip(axes, terms):
+        for split, style in (("train", "-"), ("val", "o-")):
+            rows = [r for r in history if r.get("split") == split and term in r and math.isfinite(r[term])]
+            if rows:
+                ax.plot([r["step"] for r in rows], [r[term] for r in rows], style, label=split, ms=3)
+        ax.set_title(term)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.legend()
+    fig.tight_layout()
+    with ckpt.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def class_means(model, data: Dataset, head: str, batch_size: int, max_per_class: int = 5000) -> torch.Tensor:
+    """Mean of mu per class of a classification head, over up to ``max_per_class`` examples each."""
+    from models.codec import to_device
+
+    classes = model.heads[head].config.classes
+    target = data.targets[head]
+    device = next(model.parameters()).device
+    model.eval()
+    means = torch.zeros(len(classes), model.config.prior.latent_dim)
+    for c in range(len(classes)):
+        index = (target == c).nonzero().flatten()[:max_per_class].tolist()
+        total, n = torch.zeros(model.config.prior.latent_dim), 0
+        for i in range(0, len(index), batch_size):
+            part = index[i : i + batch_size]
+            batch = to_device(model.collate([data.examples[j] for j in part]), device)
+            total += model.encode(batch).float().sum(0).cpu()
+            n += len(part)
+        means[c] = total / max(n, 1)
+    return means
