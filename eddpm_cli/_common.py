@@ -32,9 +32,17 @@ def device(name: str | None = None):
     """The torch device for inference: explicit, else CUDA when present, else CPU."""
     import torch
 
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise fail(f"--device {name!r} is not a device", hint="use cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise fail(f"--device {name}: no CUDA GPU is available", hint="use --device cpu")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise fail(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return chosen
 
 
 def latest_run(modality: str) -> Path | None:
@@ -46,14 +54,18 @@ def latest_run(modality: str) -> Path | None:
         return None
     found = []
     for config in root.glob("*/config.json"):
-        if not (config.parent / "model.safetensors").is_file():
+        run = config.parent
+        if not (run / "model.safetensors").is_file():
             continue
         try:
-            if json.loads(config.read_text(encoding="utf-8")).get("modality") == modality:
-                found.append(((config.parent / "model.safetensors").stat().st_mtime, config.parent))
+            if json.loads(config.read_text(encoding="utf-8")).get("modality") != modality:
+                continue
+            finished = bool(json.loads((run / "run.json").read_text(encoding="utf-8")).get("finished"))
         except (OSError, ValueError):
             continue
-    return max(found)[1] if found else None
+        # Finished runs first, so a run still training is only chosen when nothing else exists.
+        found.append((finished, (run / "model.safetensors").stat().st_mtime, run))
+    return max(found)[2] if found else None
 
 
 def resolve_model(model: Path | None, modality: str) -> Path:

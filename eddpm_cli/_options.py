@@ -21,7 +21,7 @@ class PathMethod(str, Enum):
 
 ModelOpt = Annotated[
     Optional[Path],
-    typer.Option("--model", "-m", help="Checkpoint directory (default: the latest matching run under runs/)."),
+    typer.Option("--model", "-m", help="Checkpoint directory (default: the latest finished run under ./runs or $EDDPM_RUNS)."),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same output.")]
 StepsOpt = Annotated[int, typer.Option("--steps", "-k", min=1, help="Latent sampler steps (DDIM, and DDIM inversion).")]

@@ -29,10 +29,16 @@ def show_progress() -> bool:
 
 
 def write_lines(lines: Iterable[str]) -> None:
-    """Stream result lines to stdout, one per item, flushing each so pipes see them at once."""
+    """Stream result lines to stdout, one per item, flushing each so pipes see them at once.
+
+    Line breaks inside an item (``\\r\\n``, ``\\r``, ``\\n``: those the input reader splits on)
+    become spaces, so each item stays one line for any reader.
+    """
+    import re
+
     out = sys.stdout
     for line in lines:
-        out.write(line.replace("\n", " ") + "\n")
+        out.write(re.sub(r"\r\n|\r|\n", " ", line) + "\n")
         out.flush()
 
 

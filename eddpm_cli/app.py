@@ -57,14 +57,26 @@ app.command("edit")(edit.edit)
 
 
 def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except BrokenPipeError:
-        from eddpm_cli._errors import _silence_stdout
+    """Console entry point: usage errors become one ``eddpm: error:`` line plus a hint."""
+    from typer.exceptions import TyperException
 
+    from eddpm_cli._errors import ExitCode, _silence_stdout
+
+    try:
+        code = app(standalone_mode=False)
+    except BrokenPipeError:
         _silence_stdout()
         sys.exit(0)
+    except TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "eddpm"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(f"eddpm: error: {message}\nhint: see '{command} --help'\n")
+        sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)) or int(ExitCode.USAGE))
+    except KeyboardInterrupt:
+        sys.stderr.write("eddpm: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

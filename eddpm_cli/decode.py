@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from eddpm_cli._errors import handle_errors
+from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
     BatchOpt, DeviceOpt, MaxLengthOpt, ModelOpt, SeedOpt, TemperatureOpt, TopPOpt, decode_options,
 )
@@ -29,7 +29,15 @@ def decode(
     from models.data.arrays import read_latents
 
     latents = read_latents(source)
-    net = load(resolve_model(model, "text"), device)
+    model_dir = resolve_model(model, "text")
+    net = load(model_dir, device)
+    width = net.config.prior.latent_dim
+    if latents.shape[1] != width:
+        name = "<stdin>" if source == "-" else source
+        raise fail(
+            f"{name}: latents have width {latents.shape[1]}, but the model {model_dir} needs {width}",
+            hint="decode with the --model that encoded them",
+        )
     from models import inference
 
     write_lines(inference.decode(net, latents, batch_size, seed, **decode_options(temperature, top_p, max_length)))

@@ -27,7 +27,7 @@ class Precision(str, Enum):
 def train(
     data: Annotated[Optional[list[Path]], typer.Option("--data", "-d", help="Training file, one example per line; '-' reads stdin. Repeat for several files.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: runs/<modality>-<time>).")] = None,
-    preset: Annotated[Preset, typer.Option(help="Model and schedule sizes: tiny (tests), small (CPU), base (GPU).")] = Preset.small,
+    preset: Annotated[Preset, typer.Option(help="Model sizes and training defaults: tiny (tests), small (CPU), base (GPU).")] = Preset.small,
     config: Annotated[Optional[Path], typer.Option("--config", help="JSON or TOML file overriding codec/prior/objective/train options.")] = None,
     labels: Annotated[bool, typer.Option("--labels", help="Lines are LABEL<TAB>TEXT; trains a latent classifier head (used by edit).")] = False,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
@@ -59,6 +59,15 @@ def train(
     if "mixed_precision" in overrides:
         check_mixed_precision(overrides["mixed_precision"])
     if resume is not None:
+        fixed = {"--preset": preset != Preset.small, "--config": config is not None, "--labels": labels,
+                 "--encoder": encoder is not None, "--decoder": decoder is not None,
+                 "--out": out is not None, "--lr": lr is not None}
+        given = [name for name, used in fixed.items() if used]
+        if given:
+            raise fail(
+                f"{', '.join(given)} cannot be changed when resuming; the run keeps its own settings",
+                hint=f"resume with: eddpm train --resume {resume} [--max-steps N] [--max-minutes M]",
+            )
         _resume(resume, data, overrides)
         return
     if not data:
@@ -217,6 +226,8 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
                 hint="drop the option to resume, or start a new run with --out",
             )
     train_cfg = dataclasses.replace(train_cfg, **overrides)
+    info["train"] = dataclasses.asdict(train_cfg)
+    ckpt.write_json(info_path, info)
     paths = data or [Path(p) for p in info["data"]]
     if any(str(p) == "-" for p in paths) and not data:
         raise fail("this run was trained from stdin", hint="pass the same data again with --data -")

@@ -77,13 +77,18 @@ class EDDPM(nn.Module):
         """Training entry point (what Accelerate and DDP call): :meth:`loss_terms`."""
         return self.loss_terms(batch)
 
-    def loss_terms(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def loss_terms(self, batch: dict[str, Any], full_align: bool = False) -> dict[str, torch.Tensor]:
         """One draw of the EDDPM objective (METHOD.md section 2) for a batch.
+
+        Args:
+            batch: a collated batch, with ``target_<head>`` entries for labelled data.
+            full_align: also evaluate L_align for every example at t = 1 (validation), instead
+                of only for the few examples whose random t is 1.
 
         Returns:
             scalar tensors: ``loss`` (the total to minimise), ``rec``, ``diff`` (the mixed latent
-            term), ``simple`` (t > 1 examples), ``align`` (t = 1 examples; 0 when none were
-            drawn), and ``head_<name>`` for each prediction head.
+            term), ``simple`` (t > 1 examples), ``align`` (t = 1 examples; absent when none were
+            drawn and ``full_align`` is off), and ``head_<name>`` for each prediction head.
         """
         obj = self.config.objective
         mu = self.codec.encode(batch)  # (B, D)
@@ -93,9 +98,14 @@ class EDDPM(nn.Module):
         terms = diffusion_terms(self.schedule, self.denoiser, mu, z0, t, torch.randn_like(z0))
         loss = obj.rec_weight * rec.mean() + obj.diffusion_weight * terms.diff.mean()
         out = {"rec": rec.mean().detach(), "diff": terms.diff.mean().detach()}
-        simple_mask = ~terms.align_mask
-        out["simple"] = _masked_mean(terms.simple, simple_mask).detach()
-        out["align"] = _masked_mean(terms.align, terms.align_mask).detach()
+        if bool((~terms.align_mask).any()):
+            out["simple"] = terms.simple[~terms.align_mask].mean().detach()
+        if full_align:
+            t1 = torch.zeros_like(t)
+            full = diffusion_terms(self.schedule, self.denoiser, mu, z0, t1, torch.randn_like(z0))
+            out["align"] = full.align.mean().detach()
+        elif bool(terms.align_mask.any()):
+            out["align"] = terms.align[terms.align_mask].mean().detach()
         for name, head in self.heads.items():
             target = batch.get(f"target_{name}")
             if target is None:
@@ -174,9 +184,3 @@ class EDDPM(nn.Module):
 
     def collate(self, examples: Sequence[Any]) -> dict[str, Any]:
         return self.codec.collate(examples)
-
-
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    if not bool(mask.any()):
-        return values.new_zeros(())
-    return values[mask].mean()

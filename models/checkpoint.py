@@ -3,9 +3,11 @@
     RUN/
       config.json          model config with modality and format version
       model.safetensors    weights (EMA weights when EMA is on); tied tensors stored once
-      tokenizer/           codec assets (text: decoder tokenizer, maybe encoder_tokenizer/)
+      tokenizer/           codec assets (text: the decoder's tokenizer)
+      encoder_tokenizer/   text with a pretrained encoder that has its own vocabulary
       run.json             command, seed, versions, data fingerprint, time
       metrics.jsonl        one JSON object per logged step
+      loss.png             loss curves, train and validation
       trainer/             resumable state: weights, optimizer, RNG, step, data position
 
 Loading needs no training code and never unpickles: weights come from safetensors, the rest from

@@ -231,7 +231,7 @@ class Trainer:
         start = time.monotonic()
         bar = self._progress_bar()
         sums: dict[str, float] = {}
-        count = 0
+        counts: dict[str, int] = {}
         last_val: dict[str, Any] = {}
         try:
             while self.step < cfg.max_steps:
@@ -240,18 +240,18 @@ class Trainer:
                     terms = self._train_step(batches[self.batch_in_epoch])
                     self.batch_in_epoch += 1
                     self.step += 1
-                    count += 1
-                    for k, v in terms.items():
+                    for k, v in terms.items():  # per-term counts: align is rarely drawn
                         sums[k] = sums.get(k, 0.0) + v
+                        counts[k] = counts.get(k, 0) + 1
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{terms['loss']:.3f}", rec=f"{terms['rec']:.3f}")
                     if self.step % 10 == 0 or self.step == cfg.max_steps:
-                        means = {k: v / count for k, v in sums.items()}
+                        means = {k: v / counts[k] for k, v in sums.items()}
                         lr = self.scheduler.get_last_lr()[0]
                         self._log({"step": self.step, "split": "train", **means, "lr": lr,
                                    "elapsed_s": round(time.monotonic() - start, 2)})
-                        sums, count = {}, 0
+                        sums, counts = {}, {}
                     out_of_time = cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60
                     if self.step % cfg.eval_every == 0 and self.val_data.examples:
                         last_val = self.validate()
@@ -290,7 +290,7 @@ class Trainer:
                 f"the checkpoint from step {self.last_saved_step} is intact"
             )
             raise NonFiniteLossError(
-                f"the training loss became non-finite ({float(loss):.4g}) at step {self.step + 1}; {saved}",
+                f"the training loss became non-finite ({float(loss.detach()):.4g}) at step {self.step + 1}; {saved}",
                 hint="lower --lr or check the data",
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -317,23 +317,27 @@ class Trainer:
         reconstruction metric on up to ``bleu_examples`` of them; gathered across processes."""
         self.model.eval()
         data, B = self.val_data, self.config.batch_size
-        sums: dict[str, torch.Tensor] = {}
-        n = 0
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        acc = self.accelerator
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed + 1)
-            acc = self.accelerator
             for i in range(acc.process_index * B, len(data), B * acc.num_processes):
                 index = list(range(i, min(i + B, len(data))))
                 with acc.autocast():
-                    terms = self.raw_model.loss_terms(self._batch(data, index))
+                    terms = self.raw_model.loss_terms(self._batch(data, index), full_align=True)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * len(index)
-                n += len(index)
+                    counts[k] = counts.get(k, 0) + len(index)
         keys = sorted(sums)
-        local = torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=self.accelerator.device)
-        total = self.accelerator.reduce(local, reduction="sum")
+        local = torch.tensor(
+            [sums[k] for k in keys] + [counts[k] for k in keys], dtype=torch.float64, device=acc.device
+        )
+        total = acc.reduce(local, reduction="sum")  # (2K,): sums, then counts
+        K = len(keys)
         record: dict[str, Any] = {
-            "step": self.step, "split": "val", **{k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
+            "step": self.step, "split": "val",
+            **{k: float(total[i] / total[K + i].clamp_min(1)) for i, k in enumerate(keys)},
         }
         if self.accelerator.is_main_process:
             record.update(self.reconstruction_metrics())

@@ -1,10 +1,14 @@
-"""Shared fixtures: the ../shared data folder that sits next to the checkout."""
+"""Shared fixtures: the ../shared data folder next to the checkout, and a tiny trained run."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests never reach the network: transformers and huggingface_hub must use local files only.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +29,26 @@ def shared_dir() -> Path:
 def cases_dir(shared_dir: Path) -> Path:
     """The input and failure cases described in ``../shared/cases/README.md``."""
     return shared_dir / "cases"
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run directory of a tiny labelled text model, trained once per session through the CLI.
+
+    ``eddpm train --data examples/reviews.txt --labels --preset tiny --max-steps 30 --seed 0``;
+    the weights are barely trained, so tests check shapes, counts and determinism, not quality.
+    (tests/models/conftest.py has its own in-memory ``tiny_text_model`` factory, which wins
+    there.)
+    """
+    from typer.testing import CliRunner
+
+    from eddpm_cli.app import app
+
+    out = tmp_path_factory.mktemp("tiny_text") / "run"
+    args = [
+        "train", "--data", str(REPO_ROOT / "examples" / "reviews.txt"), "--labels",
+        "--preset", "tiny", "--max-steps", "30", "--out", str(out), "--seed", "0",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, f"training the tiny model failed:\n{result.stderr}"
+    return out

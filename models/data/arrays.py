@@ -10,6 +10,9 @@ import numpy as np
 from models.data.text import read_source_bytes
 from models.errors import InputDataError
 
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"  # .npz files are zip archives
+
 
 def read_latents(source: str) -> np.ndarray:
     """Load an (N, D) float array from .npy bytes, or the ``latents`` array of an .npz.
@@ -18,6 +21,12 @@ def read_latents(source: str) -> np.ndarray:
         InputDataError: not a .npy/.npz, pickled objects, wrong rank, or non-finite rows.
     """
     data, name = read_source_bytes(source)
+    if not data.startswith((NPY_MAGIC, ZIP_MAGIC)):
+        # Without this check numpy reports any non-array bytes as "pickled (object) data".
+        raise InputDataError(
+            f"{name}: not a .npy or .npz array (no .npy magic bytes \\x93NUMPY or zip header)",
+            hint="pass the output of: eddpm encode FILE -o latents.npy",
+        )
     try:
         loaded = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:

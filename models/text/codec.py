@@ -71,8 +71,21 @@ def _from_config_dict(data: dict[str, Any], causal: bool) -> nn.Module:
     hf_config = AutoConfig.for_model(model_type, **data)
     if causal:
         return AutoModelForCausalLM.from_config(hf_config)
-    kwargs = {"add_pooling_layer": False} if model_type == "bert" else {}
-    return AutoModel.from_config(hf_config, **kwargs)
+    return AutoModel.from_config(hf_config, **_encoder_kwargs(model_type))
+
+
+def _encoder_kwargs(model_type: str | None) -> dict[str, Any]:
+    # The pooler of BERT-family models is unused (eddpm mean-pools), so it is never built.
+    return {"add_pooling_layer": False} if model_type == "bert" else {}
+
+
+def _model_type(directory: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((directory / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return None
 
 
 def load_pretrained(directory: Path, causal: bool) -> nn.Module:
@@ -88,7 +101,8 @@ def load_pretrained(directory: Path, causal: bool) -> nn.Module:
         raise UsageError(f"pretrained model directory {directory} does not exist")
     cls = AutoModelForCausalLM if causal else AutoModel
     try:
-        return cls.from_pretrained(str(directory), local_files_only=True)
+        kwargs = {} if causal else _encoder_kwargs(_model_type(Path(directory)))
+        return cls.from_pretrained(str(directory), local_files_only=True, **kwargs)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot load a pretrained model from {directory}: {exc}") from None
 

@@ -1,0 +1,144 @@
+"""eddpm train: the run directory, overwrite and resume rules, precision checks, cases C05/C21/C23."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def small_data(tmp_path: Path) -> Path:
+    """The first 24 reviews of examples/reviews.txt, text only (no labels)."""
+    lines = (REPO_ROOT / "examples" / "reviews.txt").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "small.txt"
+    path.write_text("".join(ln.split("\t", 1)[1] + "\n" for ln in lines[:24]), encoding="utf-8")
+    return path
+
+
+def _train(cli, data: Path, out: Path, *extra: object):
+    return cli("train", "--data", data, "--preset", "tiny", "--max-steps", 2, "--seed", 0,
+               "--out", out, *extra)
+
+
+def test_run_directory_contents(tiny_text_model: Path) -> None:
+    run = tiny_text_model
+
+    for name in ("config.json", "model.safetensors", "run.json", "metrics.jsonl", "loss.png"):
+        assert (run / name).is_file(), name
+    assert any((run / "tokenizer").iterdir())
+    assert (run / "loss.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    info = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    assert info["seed"] == 0
+    assert len(info["data_fingerprint"]) == 64
+    int(info["data_fingerprint"], 16)
+    assert info["finished"][-1]["step"] == 30
+
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln]
+    assert rows and all("step" in r for r in rows)
+    assert max(r["step"] for r in rows) <= 30
+
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    assert config["heads"][0]["classes"] == ["negative", "positive"]
+
+
+def test_prints_run_dir_on_stdout_and_force_overwrites(cli, small_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "stale.txt").write_text("old run\n")
+
+    result = cli.ok(_train(cli, small_data, out, "--force"))
+
+    assert result.stdout == f"{out}\n"
+    assert not (out / "stale.txt").exists()
+    assert (out / "model.safetensors").is_file()
+    assert "training" in result.stderr
+
+
+def test_existing_out_without_force_exits_2(cli, small_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("keep me\n")
+
+    result = _train(cli, small_data, out)
+
+    cli.usage_error(result, str(out), "already exists")
+    assert "--force" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal of fp16")
+def test_fp16_on_cpu_exits_2_before_reading_data(cli, tmp_path: Path) -> None:
+    missing = tmp_path / "does_not_exist.txt"
+    out = tmp_path / "run"
+
+    result = _train(cli, missing, out, "--mixed-precision", "fp16")
+
+    line = cli.usage_error(result, "fp16", "CUDA")
+    assert "does_not_exist" not in result.stderr  # the data was never opened
+    assert "bf16" in result.stderr  # the hint names a precision that works
+    assert "fp16" in line
+    assert not out.exists()
+
+
+def test_resume_continues_to_more_steps(cli, small_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cli.ok(_train(cli, small_data, out))
+
+    result = cli.ok(cli("train", "--resume", out, "--max-steps", 4))
+
+    assert result.stdout == f"{out}\n"
+    assert "resuming" in result.stderr and "step 2" in result.stderr
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert [f["step"] for f in info["finished"]] == [2, 4]
+
+
+def test_resume_with_other_data_exits_2(cli, small_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cli.ok(_train(cli, small_data, out))
+    other = tmp_path / "other.txt"
+    other.write_text("a completely different line\n", encoding="utf-8")
+
+    result = cli("train", "--resume", out, "--data", other, "--max-steps", 4)
+
+    cli.usage_error(result, "fingerprint")
+
+
+def test_c05_empty_file_exits_2(cli, cases_dir: Path, tmp_path: Path) -> None:
+    data = cases_dir / "C05_empty.txt"
+    out = tmp_path / "run"
+
+    result = _train(cli, data, out)
+
+    cli.usage_error(result, "no examples found in", "C05_empty.txt")
+    assert not out.exists()
+
+
+def test_c21_tied_weights_survive_the_save(cli, cases_dir: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from models import inference
+    from models.checkpoint import load_model
+
+    out = tmp_path / "run"
+    cli.ok(_train(cli, cases_dir / "C21_tiny.txt", out))
+    weights = out / "model.safetensors"
+    assert weights.is_file()
+
+    decoder = load_model(out).codec.decoder
+    assert decoder.lm_head.weight.data_ptr() == decoder.get_input_embeddings().weight.data_ptr()
+    with safe_open(str(weights), framework="pt") as f:
+        tied = [k for k in f.keys() if k.endswith(("lm_head.weight", "wte.weight"))]
+    assert len(tied) == 1, tied  # stored once, not duplicated
+
+    # The CLI, loading from disk, gives exactly what the reloaded model gives in memory.
+    generated = cli.ok(cli("generate", "-n", 2, "--steps", 3, "--seed", 5, "--model", out))
+    net = load_model(out)
+    expected = inference.generate(net, 2, 3, "ddim", 5, 64, temperature=0.0, top_p=0.9, max_length=None)
+    assert cli.lines(generated) == [re.sub(r"\r\n|\r|\n", " ", s) for s in expected]

@@ -1,0 +1,173 @@
+"""Tests for models/training.py: the Trainer's outputs, exact resume and failure handling."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from models import checkpoint as ckpt
+from models.errors import NonFiniteLossError, UsageError
+from models.training import Dataset, Trainer, check_mixed_precision, split_dataset
+
+
+def make_trainer(model, train_cfg, run_dir: Path, texts: list[str], val: list[str] = (), **options):
+    """A Trainer over ``texts`` with 2 batches of 4 per epoch and no progress bar."""
+    settings = dict(
+        batch_size=4, max_steps=6, warmup_steps=2, save_every=3, eval_every=6, bleu_examples=2,
+        seed=0,
+    )
+    config = dataclasses.replace(train_cfg, **{**settings, **options})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return Trainer(model, config, run_dir, Dataset(list(texts)), Dataset(list(val)), progress=False)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_fit_writes_metrics_trainer_state_and_weights(make_tiny_text_model, tiny_texts, tmp_path):
+    model, train_cfg = make_tiny_text_model(seed=0)
+    logged = []
+    trainer = make_trainer(model, train_cfg, tmp_path, tiny_texts, val=tiny_texts[:2])
+    trainer.on_log = logged.append
+
+    last_val = trainer.fit()
+
+    assert trainer.step == 6
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == logged
+    train_rows = [r for r in rows if r["split"] == "train"]
+    val_rows = [r for r in rows if r["split"] == "val"]
+    assert [r["step"] for r in train_rows] == [6]
+    assert {"loss", "rec", "diff", "simple", "align", "lr", "elapsed_s"} <= set(train_rows[0])
+    assert [r["step"] for r in val_rows] == [6]
+    assert last_val == val_rows[0]
+    assert {"loss", "rec", "diff", "recon_bleu", "recon_exact_match"} <= set(last_val)
+    assert sorted(p.name for p in (tmp_path / "trainer").iterdir()) == [
+        "state.json", "state.safetensors"
+    ]
+    assert ckpt.load_state(tmp_path / "trainer")["step"] == 6
+    stored = load_file(str(tmp_path / ckpt.WEIGHTS_NAME))
+    for name, tensor in stored.items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+
+
+def test_training_changes_the_weights(make_tiny_text_model, tiny_texts, tmp_path):
+    model, train_cfg = make_tiny_text_model(seed=0)
+    before = weights(model)
+
+    make_trainer(model, train_cfg, tmp_path, tiny_texts, max_steps=2).fit()
+
+    after = model.state_dict()
+    assert not torch.equal(before["denoiser.output.weight"], after["denoiser.output.weight"])
+    assert not torch.equal(before["codec.to_latent.weight"], after["codec.to_latent.weight"])
+
+
+def test_resume_from_step_3_matches_an_uninterrupted_run(
+    make_tiny_text_model, tiny_texts, tmp_path
+):
+    model_a, train_cfg = make_tiny_text_model(seed=0)
+    make_trainer(model_a, train_cfg, tmp_path / "a", tiny_texts).fit()
+
+    # Run B: the same run, stopped after the checkpoint at step 3 (mid-epoch: batch 2 of 2
+    # of epoch 1 is next). It stops as a Ctrl-C would, so its LR schedule still spans 6 steps.
+    model_b, _ = make_tiny_text_model(seed=0)
+    trainer_b = make_trainer(model_b, train_cfg, tmp_path / "b", tiny_texts)
+    train_step = trainer_b._train_step
+
+    def stop_after_three(index):
+        if trainer_b.step == 3:
+            raise KeyboardInterrupt
+        return train_step(index)
+
+    trainer_b._train_step = stop_after_three
+    with pytest.raises(KeyboardInterrupt):
+        trainer_b.fit()
+    assert ckpt.load_state(tmp_path / "b" / "trainer")["step"] == 3
+
+    # A new process: other initial weights and RNG state, all restored from B's checkpoint.
+    model_c, _ = make_tiny_text_model(seed=5)
+    torch.manual_seed(99)
+    trainer_c = make_trainer(model_c, train_cfg, tmp_path / "b", tiny_texts)
+    trainer_c.resume()
+    assert (trainer_c.step, trainer_c.epoch, trainer_c.batch_in_epoch) == (3, 1, 1)
+    trainer_c.fit()
+
+    assert trainer_c.step == 6
+    final_a, final_c = model_a.state_dict(), model_c.state_dict()
+    assert final_a.keys() == final_c.keys()
+    for name in final_a:
+        assert torch.equal(final_a[name], final_c[name]), name
+    assert load_file(str(tmp_path / "a" / ckpt.WEIGHTS_NAME)).keys() == load_file(
+        str(tmp_path / "b" / ckpt.WEIGHTS_NAME)
+    ).keys()
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(
+    make_tiny_text_model, tiny_texts, tmp_path
+):
+    model, train_cfg = make_tiny_text_model(seed=0)
+    trainer = make_trainer(model, train_cfg, tmp_path, tiny_texts, save_every=2)
+    loss_terms = model.loss_terms
+    seen: dict[str, bytes] = {}
+    calls = []
+
+    def nan_at_step_3(batch):
+        out = loss_terms(batch)
+        calls.append(trainer.step + 1)
+        if trainer.step + 1 == 3:
+            seen["weights"] = (tmp_path / ckpt.WEIGHTS_NAME).read_bytes()
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    model.loss_terms = nan_at_step_3  # forward() calls self.loss_terms
+
+    with pytest.raises(NonFiniteLossError, match="step 3") as info:
+        trainer.fit()
+
+    assert "checkpoint from step 2 is intact" in str(info.value)
+    assert calls == [1, 2, 3]
+    weights_path = tmp_path / ckpt.WEIGHTS_NAME
+    assert weights_path.read_bytes() == seen["weights"]
+    stored = load_file(str(weights_path))
+    assert all(bool(torch.isfinite(t).all()) for t in stored.values())
+    assert ckpt.load_state(tmp_path / "trainer")["step"] == 2
+    # The model itself was not stepped with the NaN loss either.
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is allowed where CUDA exists")
+def test_fp16_without_cuda_raises_usage_error(make_tiny_text_model, tiny_texts, tmp_path):
+    with pytest.raises(UsageError, match="fp16") as info:
+        check_mixed_precision("fp16")
+    assert info.value.hint and "bf16" in info.value.hint
+
+    model, train_cfg = make_tiny_text_model(seed=0)
+    with pytest.raises(UsageError, match="fp16"):
+        make_trainer(model, train_cfg, tmp_path, tiny_texts, mixed_precision="fp16")
+
+
+def test_check_mixed_precision_accepts_no_and_bf16_and_rejects_unknown():
+    check_mixed_precision("no")
+    check_mixed_precision("bf16")
+    with pytest.raises(UsageError, match="fp8"):
+        check_mixed_precision("fp8")
+
+
+def test_split_dataset_is_seeded_and_disjoint():
+    data = Dataset([f"line {i}" for i in range(40)], {"label": torch.arange(40) % 2})
+
+    train, val = split_dataset(data, 0.25, 1000, seed=3)
+    again, _ = split_dataset(data, 0.25, 1000, seed=3)
+
+    assert len(val) == 10 and len(train) == 30
+    assert set(train.examples).isdisjoint(val.examples)
+    assert train.examples == again.examples
+    for part in (train, val):
+        expected = torch.tensor([int(e.split()[1]) % 2 for e in part.examples])
+        assert torch.equal(part.targets["label"], expected)
