@@ -329,15 +329,17 @@ class Trainer:
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * len(index)
                     counts[k] = counts.get(k, 0) + len(index)
-        keys = sorted(sums)
+        # The same keys in the same order on every process, whatever each one saw.
+        keys = ["align", "diff", "loss", "rec", "simple", *(f"head_{h}" for h in self.raw_model.heads)]
         local = torch.tensor(
-            [sums[k] for k in keys] + [counts[k] for k in keys], dtype=torch.float64, device=acc.device
+            [sums.get(k, 0.0) for k in keys] + [counts.get(k, 0) for k in keys],
+            dtype=torch.float64, device=acc.device,
         )
         total = acc.reduce(local, reduction="sum")  # (2K,): sums, then counts
         K = len(keys)
         record: dict[str, Any] = {
             "step": self.step, "split": "val",
-            **{k: float(total[i] / total[K + i].clamp_min(1)) for i, k in enumerate(keys)},
+            **{k: float(total[i] / total[K + i]) for i, k in enumerate(keys) if total[K + i] > 0},
         }
         if self.accelerator.is_main_process:
             record.update(self.reconstruction_metrics())

@@ -37,8 +37,6 @@ def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     ``eddpm train --data examples/reviews.txt --labels --preset tiny --max-steps 30 --seed 0``;
     the weights are barely trained, so tests check shapes, counts and determinism, not quality.
-    (tests/models/conftest.py has its own in-memory ``tiny_text_model`` factory, which wins
-    there.)
     """
     from typer.testing import CliRunner
 

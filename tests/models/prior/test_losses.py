@@ -189,6 +189,37 @@ def test_loss_terms_total_is_weighted_sum_of_recomputed_pieces(make_tiny_text_mo
     torch.testing.assert_close(out["loss"], total, rtol=1e-5, atol=1e-5)
 
 
+def test_loss_terms_full_align_scores_every_example_at_t0(make_tiny_text_model, tiny_texts):
+    model, _ = make_tiny_text_model(seed=0)  # T = 1000: a batch of 4 almost never draws t = 0
+    model.eval()
+    batch = model.collate(tiny_texts[:4])
+
+    torch.manual_seed(7)
+    with torch.no_grad():
+        plain = model.loss_terms(batch)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        full = model.loss_terms(batch, full_align=True)
+
+    torch.manual_seed(7)  # replay: posterior noise, t, z_t noise, then the extra t = 0 noise
+    with torch.no_grad():
+        mu = model.codec.encode(batch)
+        z0 = mu + math.sqrt(BETA) * torch.randn_like(mu)
+        t = torch.randint(0, 1000, (4,))
+        torch.randn_like(z0)
+        noise = torch.randn_like(z0)
+        z_1 = math.sqrt(1.0 - BETA) * z0 + math.sqrt(BETA) * noise
+        eps_hat = model.denoiser(z_1, torch.zeros(4, dtype=torch.long))
+        z0_hat = (z_1 - math.sqrt(BETA) * eps_hat) / math.sqrt(1.0 - BETA)
+        align = (1.0 - BETA) / BETA * ((mu - z0_hat) ** 2).mean(dim=1)
+
+    assert not bool((t == 0).any())
+    assert "align" not in plain
+    torch.testing.assert_close(full["align"], align.mean(), rtol=1e-5, atol=1e-5)
+    for key in ("loss", "rec", "diff", "simple"):  # the extra draw changes nothing else
+        torch.testing.assert_close(full[key], plain[key])
+
+
 def test_loss_terms_without_head_or_targets_has_no_head_term(make_tiny_text_model, tiny_texts):
     model, _ = make_tiny_text_model(seed=0, objective={"rec_weight": 2.0, "diffusion_weight": 0.25})
     batch = model.collate(tiny_texts[:4])
