@@ -90,6 +90,39 @@ def load(model_dir: Path, device_name: str | None = None):
     return load_model(model_dir, device(device_name))
 
 
+def load_for(
+    model: Path | None, modality: str, device_name: str | None, examples: list | None = None
+):
+    """Load the model for inputs of ``modality``: the explicit --model (which must be of that
+    modality) or the latest matching run. With ``examples``, warn once about any the model will
+    crop."""
+    from eddpm_cli._output import warn
+    from models.checkpoint import read_config
+
+    model_dir = resolve_model(model, modality)
+    found = read_config(model_dir).modality
+    if found != modality:
+        raise fail(
+            f"{model_dir} is a {found} model, but the input is {modality} data",
+            hint=f"pass a {modality} model with --model, or an input of the model's kind",
+        )
+    net = load(model_dir, device_name)
+    cropped = net.codec.truncation_note(examples) if examples is not None else None
+    if cropped:
+        warn(cropped)
+    return net
+
+
+def load_without_input(model: Path | None, modality: str | None, device_name: str | None):
+    """Load the model of a command that reads no examples (generate, decode): --model, else the
+    latest run of --modality (text when not given); the two must agree when both are given."""
+    if model is None:
+        return load(resolve_model(None, modality or "text"), device_name)
+    if modality is not None:
+        return load_for(model, modality, device_name)
+    return load(model, device_name)
+
+
 def seed_everything(seed: int) -> None:
     import torch
 

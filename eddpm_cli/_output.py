@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from eddpm_cli._errors import fail, state
 
@@ -28,18 +28,61 @@ def show_progress() -> bool:
     return not state.quiet and sys.stderr.isatty()
 
 
+def _one_line(text: str) -> str:
+    """Line breaks (``\\r\\n``, ``\\r``, ``\\n``, where input readers split) become spaces."""
+    import re
+
+    return re.sub(r"\r\n|\r|\n", " ", text)
+
+
 def write_lines(lines: Iterable[str]) -> None:
     """Stream result lines to stdout, one per item, flushing each so pipes see them at once.
 
-    Line breaks inside an item (``\\r\\n``, ``\\r``, ``\\n``: those the input reader splits on)
-    become spaces, so each item stays one line for any reader.
+    Line breaks inside an item become spaces, so each item stays one line for any reader.
     """
-    import re
-
     out = sys.stdout
     for line in lines:
-        out.write(re.sub(r"\r\n|\r|\n", " ", line) + "\n")
+        out.write(_one_line(line) + "\n")
         out.flush()
+
+
+def write_fasta(records: Iterable[tuple[str, str]]) -> None:
+    """Stream FASTA records to stdout: ``>HEADER`` then the sequence on one line, per record.
+
+    Args:
+        records: ``(header, sequence)`` pairs; the header is the id, optionally followed by a
+            space and a description.
+    """
+    out = sys.stdout
+    for header, sequence in records:
+        out.write(f">{_one_line(header)}\n{_one_line(sequence)}\n")
+        out.flush()
+
+
+def write_results(modality: str, examples: Sequence[str], ids: Sequence[str],
+                  descriptions: Sequence[str] | None = None) -> None:
+    """Write decoded examples in their modality's format: text one per line; proteins as FASTA
+    records headed by their ids (and descriptions, when given)."""
+    if modality == "text":
+        write_lines(examples)
+    elif modality == "protein":
+        extra = descriptions or [""] * len(ids)
+        write_fasta(((f"{i} {d}" if d else i), x) for i, d, x in zip(ids, extra, examples))
+    else:
+        raise NotImplementedError(f"writing {modality} results is not supported yet")
+
+
+def write_tsv(rows: Iterable[Sequence[str]]) -> None:
+    """Stream tab-separated rows to stdout; tabs and line breaks inside a cell become spaces."""
+    out = sys.stdout
+    for row in rows:
+        out.write("\t".join(_one_line(cell).replace("\t", " ") for cell in row) + "\n")
+        out.flush()
+
+
+def numbered_ids(prefix: str, n: int) -> list[str]:
+    """Stable ids for records eddpm makes: ``PREFIX_000001`` ... (1-based)."""
+    return [f"{prefix}_{i:06d}" for i in range(1, n + 1)]
 
 
 def refuse_binary_tty(output: Path | None) -> None:

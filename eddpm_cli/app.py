@@ -11,13 +11,13 @@ from typing import Annotated
 
 import typer
 
-from eddpm_cli import decode, edit, encode, generate, interpolate, reconstruct, train
+from eddpm_cli import decode, edit, encode, generate, interpolate, predict, reconstruct, train
 from eddpm_cli._errors import state
 
 app = typer.Typer(
     name="eddpm",
     help="Encoding-decoding diffusion models (EDDPM): one model to train, generate, reconstruct, "
-    "encode, interpolate and edit text.",
+    "encode, interpolate, edit and predict, for text and proteins.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -54,6 +54,7 @@ app.command("encode")(encode.encode)
 app.command("decode")(decode.decode)
 app.command("interpolate")(interpolate.interpolate)
 app.command("edit")(edit.edit)
+app.command("predict")(predict.predict)
 
 
 def main() -> None:

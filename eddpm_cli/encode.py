@@ -9,7 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from eddpm_cli._errors import handle_errors
-from eddpm_cli._options import BatchOpt, DeviceOpt, InputArg, ModelOpt
+from eddpm_cli._options import (
+    BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputArg, ModelOpt, SequenceColumnOpt,
+    format_value,
+)
 
 
 class ArrayFormat(str, Enum):
@@ -22,23 +25,25 @@ def encode(
     source: InputArg,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE (.npy, or .npz with ids) instead of stdout.")] = None,
     fmt: Annotated[Optional[ArrayFormat], typer.Option("--array-format", help="npy or npz (default: from the -o suffix; npy on stdout).")] = None,
+    input_format: FormatOpt = None,
+    sequence_column: SequenceColumnOpt = "sequence",
+    id_column: IdColumnOpt = None,
     model: ModelOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
     """Write an (N, D) float32 .npy (or .npz with ids) of encoder means, rows in input order."""
-    from eddpm_cli._common import load, resolve_model
-    from eddpm_cli._inputs import read_records
+    from eddpm_cli._common import load_for
+    from eddpm_cli._inputs import protein_options, read_inputs
     from eddpm_cli._output import array_bytes, is_npz, refuse_binary_tty, write_binary
 
     refuse_binary_tty(output)
-    records = read_records(source)
-    net = load(resolve_model(model, "text"), device)
+    inputs = read_inputs(source, format_value(input_format), protein_options(sequence_column, id_column))
+    net = load_for(model, inputs.modality, device, inputs.examples)
     import numpy as np
 
     from models import inference
 
-    latents = inference.encode(net, [r.text for r in records], batch_size)
+    latents = inference.encode(net, inputs.examples, batch_size)
     npz = is_npz(output, fmt.value if fmt else None)
-    ids = np.array([f"line{r.line}" for r in records])
-    write_binary(array_bytes({"latents": latents, "ids": ids}, npz), output)
+    write_binary(array_bytes({"latents": latents, "ids": np.array(inputs.ids)}, npz), output)

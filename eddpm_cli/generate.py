@@ -8,8 +8,8 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, MaxLengthOpt, ModelOpt, Sampler, SeedOpt, TemperatureOpt, TopPOpt,
-    decode_options,
+    BatchOpt, DeviceOpt, MaxLengthOpt, ModalityOpt, ModelOpt, Sampler, SeedOpt, TemperatureOpt,
+    TopPOpt, decode_options,
 )
 
 
@@ -19,6 +19,7 @@ def generate(
     steps: Annotated[int | None, typer.Option("--steps", "-k", min=1, help="Sampler steps (default: 50 for ddim, 1000 for ddpm).")] = None,
     sampler: Annotated[Sampler, typer.Option(help="ddim (deterministic given the seed) or ddpm (ancestral).")] = Sampler.ddim,
     model: ModelOpt = None,
+    modality: ModalityOpt = None,
     seed: SeedOpt = 0,
     temperature: TemperatureOpt = 0.0,
     top_p: TopPOpt = 0.9,
@@ -26,15 +27,16 @@ def generate(
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
-    """Sample z_T ~ N(0, I), denoise to z0, decode: one sample per line on stdout."""
-    from eddpm_cli._common import load, resolve_model
-    from eddpm_cli._output import write_lines
+    """Sample z_T ~ N(0, I), denoise to z0, decode: text one sample per line; proteins as FASTA
+    records gen_000001, gen_000002 ..."""
+    from eddpm_cli._common import load_without_input
+    from eddpm_cli._output import numbered_ids, write_results
 
     k = steps or (50 if sampler == Sampler.ddim else 1000)
-    net = load(resolve_model(model, "text"), device)
+    net = load_without_input(model, modality.value if modality else None, device)
     from models import inference
 
     samples = inference.generate(
         net, num_samples, k, sampler.value, seed, batch_size, **decode_options(temperature, top_p, max_length)
     )
-    write_lines(samples)
+    write_results(net.config.modality, samples, numbered_ids("gen", len(samples)))

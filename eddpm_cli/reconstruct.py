@@ -8,8 +8,8 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, InputArg, MaxLengthOpt, ModelOpt, SeedOpt, TemperatureOpt, TopPOpt,
-    decode_options,
+    BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputArg, MaxLengthOpt, ModelOpt, SeedOpt,
+    SequenceColumnOpt, TemperatureOpt, TopPOpt, decode_options, format_value,
 )
 
 
@@ -17,7 +17,10 @@ from eddpm_cli._options import (
 def reconstruct(
     source: InputArg,
     model: ModelOpt = None,
-    metrics: Annotated[bool, typer.Option("--metrics", help="Report corpus BLEU and exact match against the inputs on stderr.")] = False,
+    metrics: Annotated[bool, typer.Option("--metrics", help="Report reconstruction quality on stderr: BLEU (text) or identity (protein), exact match and cross-entropy.")] = False,
+    input_format: FormatOpt = None,
+    sequence_column: SequenceColumnOpt = "sequence",
+    id_column: IdColumnOpt = None,
     seed: SeedOpt = 0,
     temperature: TemperatureOpt = 0.0,
     top_p: TopPOpt = 0.9,
@@ -25,17 +28,24 @@ def reconstruct(
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
-    """One reconstruction per input line, in order, on stdout."""
-    from eddpm_cli._common import load, resolve_model
-    from eddpm_cli._inputs import read_texts
-    from eddpm_cli._output import note, write_lines
+    """One reconstruction per input example, in order, on stdout (lines, or FASTA with the
+    input ids)."""
+    import math
 
-    texts = read_texts(source)
-    net = load(resolve_model(model, "text"), device)
+    from eddpm_cli._common import load_for
+    from eddpm_cli._inputs import protein_options, read_inputs
+    from eddpm_cli._output import note, write_results
+
+    inputs = read_inputs(source, format_value(input_format), protein_options(sequence_column, id_column))
+    net = load_for(model, inputs.modality, device, inputs.examples)
     from models import inference
 
-    outputs = inference.reconstruct(net, texts, batch_size, seed, **decode_options(temperature, top_p, max_length))
-    write_lines(outputs)
+    outputs = inference.reconstruct(
+        net, inputs.examples, batch_size, seed, **decode_options(temperature, top_p, max_length)
+    )
+    write_results(inputs.modality, outputs, inputs.ids)
     if metrics:
-        scores = net.codec.reconstruction_metrics(texts, outputs)
-        note("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(texts)}")
+        scores = net.codec.reconstruction_metrics(inputs.examples, outputs)
+        nll = float(inference.reconstruction_nll(net, inputs.examples, batch_size).mean())
+        scores.update(cross_entropy=nll, perplexity=math.exp(min(nll, 700.0)))
+        note("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(outputs)}")

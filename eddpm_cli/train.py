@@ -9,12 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from eddpm_cli._errors import fail, handle_errors
+from eddpm_cli._options import FormatOpt, IdColumnOpt, SequenceColumnOpt, format_value
 
 
 class Preset(str, Enum):
     tiny = "tiny"
     small = "small"
     base = "base"
+    paper = "paper"
 
 
 class Precision(str, Enum):
@@ -25,11 +27,16 @@ class Precision(str, Enum):
 
 @handle_errors
 def train(
-    data: Annotated[Optional[list[Path]], typer.Option("--data", "-d", help="Training file, one example per line; '-' reads stdin. Repeat for several files.")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option("--data", "-d", help="Training file: text (one example per line), FASTA, CSV or TSV; '-' reads stdin. Repeat for several files of one kind.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: runs/<modality>-<time>).")] = None,
-    preset: Annotated[Preset, typer.Option(help="Model sizes and training defaults: tiny (tests), small (CPU), base (GPU).")] = Preset.small,
+    preset: Annotated[Preset, typer.Option(help="Model sizes and training defaults: tiny (tests), small (CPU), base (text, GPU), paper (protein, the authors' sizes).")] = Preset.small,
     config: Annotated[Optional[Path], typer.Option("--config", help="JSON or TOML file overriding codec/prior/objective/train options.")] = None,
-    labels: Annotated[bool, typer.Option("--labels", help="Lines are LABEL<TAB>TEXT; trains a latent classifier head (used by edit).")] = False,
+    labels: Annotated[bool, typer.Option("--labels", help="Text: lines are LABEL<TAB>TEXT; trains a latent classifier head (used by edit).")] = False,
+    label_column: Annotated[Optional[list[str]], typer.Option("--label-column", help="Protein: a numeric label column (of the CSV/TSV, or of --labels-csv); one regression head each, trained jointly. Repeatable.")] = None,
+    labels_csv: Annotated[Optional[Path], typer.Option("--labels-csv", help="Protein FASTA: a CSV/TSV with an id column (--id-column, default id) and the --label-column columns.")] = None,
+    input_format: FormatOpt = None,
+    sequence_column: SequenceColumnOpt = "sequence",
+    id_column: IdColumnOpt = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (reproducible on CPU).")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Optimizer steps.")] = None,
@@ -38,15 +45,14 @@ def train(
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
     ema: Annotated[Optional[float], typer.Option("--ema", help="EMA decay of the weights, e.g. 0.999 (0: off).")] = None,
     mixed_precision: Annotated[Optional[Precision], typer.Option("--mixed-precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU).")] = None,
-    encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Local pretrained transformers encoder directory (e.g. a BERT or MiniLM).")] = None,
-    decoder: Annotated[Optional[Path], typer.Option("--decoder", help="Local pretrained GPT-2 directory for the decoder.")] = None,
+    encoder: Annotated[Optional[Path], typer.Option("--encoder", help="Text: local pretrained transformers encoder directory (e.g. a BERT or MiniLM).")] = None,
+    decoder: Annotated[Optional[Path], typer.Option("--decoder", help="Text: local pretrained GPT-2 directory for the decoder.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run directory.")] = False,
 ) -> None:
     """Train a model; prints the run directory on stdout when done."""
     import dataclasses
 
     from eddpm_cli._common import runs_root, setup_logging
-    from eddpm_cli._output import note
 
     overrides = {
         "seed": seed, "max_steps": max_steps, "max_minutes": max_minutes, "batch_size": batch_size,
@@ -61,7 +67,9 @@ def train(
     if resume is not None:
         fixed = {"--preset": preset != Preset.small, "--config": config is not None, "--labels": labels,
                  "--encoder": encoder is not None, "--decoder": decoder is not None,
-                 "--out": out is not None, "--lr": lr is not None}
+                 "--out": out is not None, "--lr": lr is not None, "--label-column": bool(label_column),
+                 "--labels-csv": labels_csv is not None, "--format": input_format is not None,
+                 "--sequence-column": sequence_column != "sequence", "--id-column": id_column is not None}
         given = [name for name, used in fixed.items() if used]
         if given:
             raise fail(
@@ -72,27 +80,88 @@ def train(
         return
     if not data:
         raise fail("missing option '--data'", hint="eddpm train --data reviews.txt")
-    out_dir = out or runs_root() / f"text-{_timestamp()}"
+
+    from models import config as cfg
+
+    reading = {"format": format_value(input_format), "sequence_column": sequence_column,
+               "id_column": id_column, "label_columns": list(label_column or []),
+               "labels_csv": str(labels_csv) if labels_csv is not None else None}
+    if out is not None:
+        _check_new_run_dir(out, force)
+    raws = _open_all(data, reading["format"])
+    modality = raws[0].modality
+    _check_options(modality, labels, reading, encoder, decoder)
+    model_cfg, train_cfg = cfg.preset(modality, preset.value)
+    out_dir = out or runs_root() / f"{modality}-{_timestamp()}"
+    _check_new_run_dir(out_dir, force)
+    if config is not None:
+        model_cfg, train_cfg = cfg.apply_overrides(model_cfg, train_cfg, config)
+    train_cfg = dataclasses.replace(train_cfg, **overrides)
+    check_mixed_precision(train_cfg.mixed_precision)
+
+    dataset, classes, fingerprint = _dataset(modality, raws, labels, reading)
+    if classes:
+        model_cfg = dataclasses.replace(model_cfg, heads=(cfg.HeadConfig(name="label", classes=classes),))
+    _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder, preset.value, reading)
+    typer.echo(str(out_dir))
+
+
+def _check_new_run_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise fail(
             f"run directory {out_dir} already exists",
             hint=f"pass --force to overwrite it, --resume {out_dir} to continue it, or another --out",
         )
 
-    from models import config as cfg
-    from models.data.datasets import text_dataset
 
-    model_cfg, train_cfg = cfg.preset("text", preset.value)
-    if config is not None:
-        model_cfg, train_cfg = cfg.apply_overrides(model_cfg, train_cfg, config)
-    train_cfg = dataclasses.replace(train_cfg, **overrides)
-    check_mixed_precision(train_cfg.mixed_precision)
+def _open_all(paths: list[Path], fmt: str | None) -> list:
+    """Read every --data source once; they must all be of one modality."""
+    from models.data.formats import open_input
 
-    dataset, classes, fingerprint = text_dataset(data, labels=labels, on_note=note)
-    if classes:
-        model_cfg = dataclasses.replace(model_cfg, heads=(cfg.HeadConfig(name="label", classes=classes),))
-    _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder, preset.value)
-    typer.echo(str(out_dir))
+    raws = [open_input(p, fmt) for p in paths]
+    kinds = sorted({r.modality for r in raws})
+    if len(kinds) > 1:
+        names = ", ".join(f"{r.name} ({r.format})" for r in raws)
+        raise fail(f"--data files mix {' and '.join(kinds)} inputs: {names}",
+                   hint="train one model per modality")
+    return raws
+
+
+def _check_options(modality: str, labels: bool, reading: dict, encoder, decoder) -> None:
+    """Refuse options that belong to the other modality, before any parsing."""
+    protein_only = [name for name, used in (
+        ("--label-column", reading["label_columns"]), ("--labels-csv", reading["labels_csv"]),
+        ("--id-column", reading["id_column"]), ("--sequence-column", reading["sequence_column"] != "sequence"),
+    ) if used]
+    if modality == "text" and protein_only:
+        raise fail(f"{', '.join(protein_only)} apply to protein inputs (FASTA, CSV, TSV), and --data is text",
+                   hint="for text labels use --labels with LABEL<TAB>TEXT lines")
+    if modality == "protein" and labels:
+        raise fail("--labels is for text; protein labels come from --label-column",
+                   hint="eddpm train --data fitness.csv --label-column fitness")
+    if modality == "protein" and (encoder is not None or decoder is not None):
+        raise fail("--encoder and --decoder take pretrained text models; the --data is protein")
+
+
+def _dataset(modality: str, raws: list, labels: bool, reading: dict):
+    """``(dataset, class labels, fingerprint)`` of the --data inputs; notes go to stderr."""
+    from eddpm_cli._inputs import protein_options
+    from eddpm_cli._output import note
+
+    if modality == "text":
+        from models.data.datasets import text_dataset
+
+        return text_dataset(raws, labels=labels, on_note=note)
+    from models.protein.data import protein_dataset, read_proteins
+
+    options = protein_options(reading["sequence_column"], reading["id_column"],
+                              reading["label_columns"], reading["labels_csv"])
+    results = [read_proteins(raw, options) for raw in raws]
+    for result in results:
+        for line in result.notes():
+            note(line)
+    dataset, _, fingerprint = protein_dataset(results)
+    return dataset, (), fingerprint
 
 
 def _timestamp() -> str:
@@ -101,31 +170,37 @@ def _timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encoder, decoder, preset) -> None:
+def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encoder, decoder, preset,
+         reading: dict) -> None:
     import dataclasses
     import shutil
 
     import torch
 
-    from eddpm_cli._output import note
+    from eddpm_cli._output import note, warn
     from models import checkpoint as ckpt
     from models.autoencoder import EDDPM
-    from models.text.codec import build_text_codec
-    from models.training import Trainer, split_dataset
+    from models.codecs import build_codec
+    from models.training import Trainer, regression_heads, split_dataset
 
     torch.manual_seed(train_cfg.seed)
     train_set, val_set = split_dataset(dataset, train_cfg.val_fraction, train_cfg.max_val_examples, train_cfg.seed)
-    codec, codec_cfg = build_text_codec(
-        model_cfg.codec, model_cfg.prior.latent_dim, train_set.examples, encoder_dir=encoder, decoder_dir=decoder
-    )
+    if reading["label_columns"]:
+        # Standardised with the training split only, so validation stays unseen.
+        heads = regression_heads(train_set, reading["label_columns"])
+        model_cfg = dataclasses.replace(model_cfg, heads=model_cfg.heads + heads)
+    codec, codec_cfg = build_codec(model_cfg, train_set.examples, encoder_dir=encoder, decoder_dir=decoder)
     model_cfg = dataclasses.replace(model_cfg, codec=codec_cfg)
+    cropped = codec.truncation_note(dataset.examples)
+    if cropped:
+        warn(cropped)
     model = EDDPM(model_cfg, codec)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     ckpt.write_json(out_dir / ckpt.CONFIG_NAME, model_cfg.to_dict())
     codec.save_assets(out_dir)
-    _write_run_json(out_dir, train_cfg, data, fingerprint, preset, len(train_set), len(val_set))
+    _write_run_json(out_dir, train_cfg, data, fingerprint, preset, len(train_set), len(val_set), reading)
     n_params = sum(p.numel() for p in model.parameters())
     note(f"training {n_params / 1e6:.2f}M parameters on {len(train_set)} examples "
          f"({len(val_set)} held out) into {out_dir}")
@@ -163,7 +238,7 @@ def _progress() -> bool:
     return show_progress()
 
 
-def _write_run_json(out_dir: Path, train_cfg, data, fingerprint, preset, n_train, n_val) -> None:
+def _write_run_json(out_dir: Path, train_cfg, data, fingerprint, preset, n_train, n_val, reading) -> None:
     import dataclasses
     import sys
     import time
@@ -183,6 +258,7 @@ def _write_run_json(out_dir: Path, train_cfg, data, fingerprint, preset, n_train
         "train": dataclasses.asdict(train_cfg),
         "seed": train_cfg.seed,
         "data": [str(p) for p in data],
+        "reading": reading,
         "data_fingerprint": fingerprint,
         "examples": {"train": n_train, "val": n_val},
         "versions": versions,
@@ -210,7 +286,6 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     from eddpm_cli._output import note
     from models import checkpoint as ckpt
     from models.config import TrainConfig
-    from models.data.datasets import text_dataset
     from models.training import Trainer, split_dataset
 
     info_path = run_dir / "run.json"
@@ -232,8 +307,14 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     if any(str(p) == "-" for p in paths) and not data:
         raise fail("this run was trained from stdin", hint="pass the same data again with --data -")
     model_cfg = ckpt.read_config(run_dir)
-    labels = bool(model_cfg.heads)
-    dataset, classes, fingerprint = text_dataset(paths, labels=labels, on_note=note)
+    # Runs written before proteins existed have no "reading" record: plain text.
+    reading = info.get("reading") or {"format": None, "sequence_column": "sequence", "id_column": None,
+                                      "label_columns": [], "labels_csv": None}
+    raws = _open_all(paths, reading["format"])
+    if raws[0].modality != model_cfg.modality:
+        raise fail(f"the --data is {raws[0].modality}, but {run_dir} is a {model_cfg.modality} model")
+    labels = any(h.kind == "classification" for h in model_cfg.heads)
+    dataset, _, fingerprint = _dataset(model_cfg.modality, raws, labels, reading)
     if fingerprint != info["data_fingerprint"]:
         raise fail(f"the data differs from the data {run_dir} was trained on (fingerprint mismatch)",
                    hint="pass the original --data files")

@@ -24,7 +24,9 @@ from models.prior.schedule import Schedule
 class LatentHead(nn.Module):
     """A small MLP on the latent: Linear -> LayerNorm -> ReLU -> Linear.
 
-    Classification heads output (B, C) logits; regression heads (B,) values.
+    Classification heads output (B, C) logits; regression heads (B,) values in standardised
+    units, (y - mean) / std with the training statistics stored in the head's config;
+    :meth:`predict` maps them back.
     """
 
     def __init__(self, config: HeadConfig, latent_dim: int) -> None:
@@ -43,7 +45,10 @@ class LatentHead(nn.Module):
         return y if self.config.kind == "classification" else y.squeeze(-1)
 
     def loss(self, z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean loss over labelled examples (class index -1 or NaN target means unlabelled)."""
+        """Mean loss over labelled examples (class index -1 or NaN target means unlabelled).
+
+        Cross-entropy for a classifier; for a regressor, the MSE against the standardised target.
+        """
         if self.config.kind == "classification":
             known = target >= 0
             if not bool(known.any()):
@@ -52,7 +57,15 @@ class LatentHead(nn.Module):
         known = torch.isfinite(target)
         if not bool(known.any()):
             return z.new_zeros(())
-        return nn.functional.mse_loss(self(z[known]), target[known].to(z.dtype))
+        standardised = (target[known].to(z.dtype) - self.config.mean) / self.config.std
+        return nn.functional.mse_loss(self(z[known]), standardised)
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, C), or values (B,) in the target's original units."""
+        y = self(z)
+        if self.config.kind == "classification":
+            return torch.softmax(y, dim=-1)
+        return y * self.config.std + self.config.mean
 
 
 class EDDPM(nn.Module):
@@ -136,18 +149,20 @@ class EDDPM(nn.Module):
     def denoise(
         self, z_T: torch.Tensor, steps: int, sampler: str = "ddim",
         generator: torch.Generator | None = None, eps_fn: sampling.EpsFn | None = None,
+        start: int | None = None,
     ) -> torch.Tensor:
-        """Run DDIM (eta = 0) or ancestral DDPM from z_T to z0."""
+        """Run DDIM (eta = 0) or ancestral DDPM from z_T to z0; DDIM can begin at timestep
+        ``start`` instead (see :func:`models.prior.sampling.sample_ddim`)."""
         eps_fn = eps_fn or self.eps
         if sampler == "ddim":
-            return sampling.sample_ddim(eps_fn, z_T, self.config.prior, steps)
+            return sampling.sample_ddim(eps_fn, z_T, self.config.prior, steps, start=start)
         if sampler == "ddpm":
             return sampling.sample_ddpm(eps_fn, z_T, self.config.prior, steps, generator=generator)
         raise UsageError(f"unknown sampler {sampler!r}", hint="use ddim or ddpm")
 
-    def invert(self, z0: torch.Tensor, steps: int) -> torch.Tensor:
-        """Deterministic DDIM inversion z0 -> z_T: (B, D)."""
-        return sampling.ddim_invert(self.eps, z0, self.config.prior, steps)
+    def invert(self, z0: torch.Tensor, steps: int, until: int | None = None) -> torch.Tensor:
+        """Deterministic DDIM inversion z0 -> z_T (or only up to timestep ``until``): (B, D)."""
+        return sampling.ddim_invert(self.eps, z0, self.config.prior, steps, until=until)
 
     def head(self, name: str | None = None) -> LatentHead:
         """The named prediction head, or the only one.
@@ -158,7 +173,7 @@ class EDDPM(nn.Module):
         if not self.heads:
             raise UsageError(
                 "this model has no prediction head",
-                hint="train with --labels to add a latent classifier",
+                hint="train with --labels (text) or --label-column (protein) to add one",
             )
         if name is None:
             return next(iter(self.heads.values()))

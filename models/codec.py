@@ -50,7 +50,37 @@ class Codec(nn.Module):
         """Cost of an example for token-budget batching (length in tokens, residues, pixels)."""
         return 1
 
+    def truncation_note(self, examples: Sequence[Any]) -> str | None:
+        """One line saying how many examples exceed the model's size and are cut, or None.
+
+        Callers show it once per input, instead of a message per example or per batch.
+        """
+        return None
+
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
     """Move every tensor of a batch to ``device``."""
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def choose_tokens(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Pick one token per row of (N, V) logits: greedy at temperature 0, else nucleus sampling
+    (Holtzman et al. 2020) at ``top_p``; returns (N,) ids."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    from transformers.generation.logits_process import TopPLogitsWarper
+
+    scores = logits / temperature
+    if top_p < 1.0:
+        scores = TopPLogitsWarper(top_p=top_p)(None, scores)
+    probs = torch.softmax(scores, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-example mean over the positions where ``mask`` is set: (B, L), (B, L) -> (B,); 0 for
+    an example without any (a token cross-entropy averaged over each example's own tokens)."""
+    weight = mask.to(values.dtype)
+    return (values * weight).sum(dim=1) / weight.sum(dim=1).clamp_min(1.0)

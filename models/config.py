@@ -51,12 +51,18 @@ class ObjectiveConfig:
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """A prediction head on z0: a classifier (labels) or a regressor (fitness)."""
+    """A prediction head on z0: a classifier (labels) or a regressor (fitness).
+
+    A regressor is trained on standardised targets, (y - mean) / std with the training split's
+    statistics, and its predictions are mapped back to the original units.
+    """
 
     name: str = "label"
     kind: str = "classification"  # or "regression"
     classes: tuple[str, ...] = ()
     hidden: int = 64
+    mean: float = 0.0  # regression: training-split mean of the target
+    std: float = 1.0  # regression: training-split standard deviation of the target
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,52 @@ class TextCodecConfig:
     encoder: dict[str, Any] | None = None
     decoder: dict[str, Any] | None = None
     separate_encoder_tokenizer: bool = False
+
+
+@dataclass(frozen=True)
+class ImageCodecConfig:
+    """Image codec: a half-UNet encoder and a latent-conditioned pixel diffusion UNet decoder.
+
+    ``block_out_channels`` gives the width of each resolution level of both networks (the last
+    level runs at ``resolution / 2**(levels - 1)``); ``attention_levels`` lists the levels
+    (0 = full resolution) whose decoder blocks, and the middle block, use self-attention. The
+    decoder's own pixel schedule is DDPM's linear betas (Ho et al. 2020); ``sample_steps`` is the
+    default number of DDIM steps when decoding, and ``clip_sample`` clips the predicted clean
+    image to [-1, 1] at every step of sampling from fresh noise (never during inversion).
+    """
+
+    resolution: int = 64
+    block_out_channels: tuple[int, ...] = (64, 128, 256, 256)
+    layers_per_block: int = 2
+    norm_num_groups: int = 32
+    attention_levels: tuple[int, ...] = (2, 3)
+    dropout: float = 0.0
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.0001
+    beta_end: float = 0.02
+    sample_steps: int = 50
+    clip_sample: bool = True
+
+    def __post_init__(self) -> None:
+        # JSON stores tuples as lists; keep tuples so a reloaded config compares equal.
+        for name in ("block_out_channels", "attention_levels"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class ProteinCodecConfig:
+    """Protein codec: transformer encoder with attention pooling, non-autoregressive decoder.
+
+    ``max_length`` (L) is a cap in a preset; training lowers it to the longest training sequence
+    when that is shorter, so a checkpoint's config holds the model's real length.
+    """
+
+    max_length: int = 256
+    width: int = 100
+    layers: int = 6
+    heads: int = 4
+    conv_kernel: int = 5
+    dropout: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -137,7 +189,8 @@ class TrainConfig:
     mixed_precision: str = "no"
 
 
-CODEC_CONFIGS: dict[str, type] = {"text": TextCodecConfig}
+CODEC_CONFIGS: dict[str, type] = {"text": TextCodecConfig, "image": ImageCodecConfig,
+                                 "protein": ProteinCodecConfig}
 
 
 def _build(cls: type, values: dict[str, Any], section: str) -> Any:
@@ -185,6 +238,69 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "train": dict(batch_size=128, max_steps=100000, lr=2e-4, warmup_steps=2000,
                           eval_every=2000, save_every=2000, bleu_examples=500, ema_decay=0.999),
         },
+    },
+    "image": {
+        "tiny": {
+            "codec": dict(
+                resolution=16, block_out_channels=(16, 32), layers_per_block=1, norm_num_groups=8,
+                attention_levels=(), sample_steps=10,
+            ),
+            "prior": dict(latent_dim=16, width=64, depth=2, time_embed_dim=32),
+            "objective": dict(diffusion_weight=1.0),
+            "train": dict(batch_size=8, max_steps=40, lr=2e-3, warmup_steps=5, eval_every=20,
+                          save_every=20, bleu_examples=8, max_val_examples=16),
+        },
+        "small": {
+            # Codec 1.4 M parameters (4.1 M with the prior); a step at batch 32 takes about 1 s
+            # on one CPU thread.
+            "codec": dict(
+                resolution=32, block_out_channels=(32, 64, 64), layers_per_block=1,
+                norm_num_groups=8, attention_levels=(2,), sample_steps=50,
+            ),
+            "prior": dict(latent_dim=64, width=512, depth=6, time_embed_dim=128),
+            # NOTE: lambda = 1: the authors' image code weights the latent and pixel terms
+            # equally at w = 1 (FFHQ); 1.6-1.8 was used for LSUN horse.
+            "objective": dict(diffusion_weight=1.0),
+            "train": dict(batch_size=32, max_steps=6000, lr=5e-4, warmup_steps=200,
+                          eval_every=500, save_every=250, bleu_examples=32, ema_decay=0.999),
+        },
+        "base": {
+            "codec": dict(
+                resolution=64, block_out_channels=(64, 128, 256, 256), layers_per_block=2,
+                norm_num_groups=32, attention_levels=(2, 3), sample_steps=100,
+            ),
+            "prior": dict(latent_dim=256, width=2048, depth=10, time_embed_dim=256),
+            "objective": dict(diffusion_weight=1.0),
+            "train": dict(batch_size=64, max_steps=100000, lr=1e-4, warmup_steps=1000,
+                          eval_every=2000, save_every=2000, bleu_examples=64, ema_decay=0.9999),
+        },
+    },
+}
+
+
+PRESETS["protein"] = {
+    "tiny": {
+        "codec": dict(max_length=64, width=16, layers=1, heads=2, conv_kernel=3, dropout=0.0),
+        "prior": dict(latent_dim=8, width=32, depth=2, time_embed_dim=16),
+        "objective": dict(diffusion_weight=1.0),
+        "train": dict(batch_size=16, max_steps=40, lr=2e-3, warmup_steps=5, eval_every=20,
+                      save_every=20, bleu_examples=16, max_val_examples=32),
+    },
+    "small": {
+        "codec": dict(max_length=256, width=64, layers=3, heads=4, conv_kernel=5),
+        "prior": dict(latent_dim=30, width=512, depth=6, time_embed_dim=128),
+        "objective": dict(diffusion_weight=1.0),
+        "train": dict(batch_size=64, max_steps=5000, lr=5e-4, warmup_steps=200,
+                      eval_every=500, save_every=250, bleu_examples=200),
+    },
+    # The authors' sizes (METHOD.md section 3): width 100, 6 layers, 4 heads, a 30-wide latent,
+    # a 20 x 2048 denoiser, and lambda = 1 as in their protein code.
+    "paper": {
+        "codec": dict(max_length=512, width=100, layers=6, heads=4, conv_kernel=5),
+        "prior": dict(latent_dim=30, width=2048, depth=20, time_embed_dim=256),
+        "objective": dict(diffusion_weight=1.0),
+        "train": dict(batch_size=128, max_steps=100000, lr=2e-4, warmup_steps=2000,
+                      eval_every=2000, save_every=2000, bleu_examples=500, ema_decay=0.999),
     },
 }
 

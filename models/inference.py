@@ -7,7 +7,7 @@ results; batching by length keeps the output in input order. Everything runs und
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -64,6 +64,18 @@ def reconstruct(model, examples: Sequence[Any], batch_size: int = 64, seed: int 
 
 
 @torch.inference_mode()
+def reconstruction_nll(model, examples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+    """-log p(x | z0 = mu(x)) per example, averaged over its tokens or residues: float64 (N,),
+    in input order (the codec's reconstruction loss at the noise-free latent)."""
+    out = np.zeros(len(examples), dtype=np.float64)
+    for index in length_batches(model, examples, batch_size):
+        batch = to_device(model.collate([examples[i] for i in index]), _device(model))
+        nll = model.codec.reconstruction_loss(batch, model.encode(batch))  # (B,)
+        out[index] = nll.float().cpu().numpy()
+    return out
+
+
+@torch.inference_mode()
 def generate(
     model, n: int, steps: int = 50, sampler: str = "ddim", seed: int = 0, batch_size: int = 64, **options
 ) -> list[Any]:
@@ -98,36 +110,87 @@ def interpolate(
     return decode(model, z0.cpu(), seed=seed, **options)
 
 
-def edit_guided(
-    model, examples: Sequence[Any], label: str, strength: float = 2.0, steps: int = 50,
-    batch_size: int = 64, seed: int = 0, **options,
-) -> list[Any]:
-    """Classifier-guided DDIM from the inverted z_T toward ``label`` (Dhariwal & Nichol 2021).
+Objective = Callable[[torch.Tensor], torch.Tensor]
 
-    eps' = eps_hat - s * sqrt(1 - abar_t) * grad_{z_t} log p(label | z0_hat(z_t)), with the jointly
-    trained latent classifier evaluated on the clean-latent estimate z0_hat.
+
+def label_objective(model, label: str) -> Objective:
+    """log p(label | z) from the classification head: (B, D) -> (B,).
+
+    Raises:
+        UsageError: no head, or a label the model was not trained with.
     """
     target = model.class_index(label)
     head = model.head()
-    schedule = model.schedule
+    return lambda z: torch.log_softmax(head(z), dim=-1)[:, target]
+
+
+def value_objective(model, head: str | None = None, toward: str | None = None,
+                    target: float | None = None) -> Objective:
+    """A score to raise for a regression head, in standardised units: (B, D) -> (B,).
+
+    ``toward="high"`` gives y, ``"low"`` gives -y, and ``target`` gives -(y - y_target)^2 / 2,
+    the log-density of a unit-variance Gaussian around the target.
+
+    Raises:
+        UsageError: no such head, a classification head, or neither/both of toward and target.
+    """
+    chosen = model.head(head)
+    config = chosen.config
+    if config.kind != "regression":
+        raise UsageError(f"head {config.name!r} is a classifier; pass --toward LABEL with a label")
+    if (toward is None) == (target is None):
+        raise UsageError("give exactly one of --toward high|low and --target VALUE")
+    if target is not None:
+        goal = (target - config.mean) / config.std
+        return lambda z: -0.5 * (chosen(z) - goal).pow(2)
+    if toward not in ("high", "low"):
+        raise UsageError(f"--toward {toward!r}: a regression head moves toward high or low")
+    sign = 1.0 if toward == "high" else -1.0
+    return lambda z: sign * chosen(z)
+
+
+def edit_guided(
+    model, examples: Sequence[Any], objective: Objective, strength: float = 2.0, steps: int = 50,
+    start: float = 1.0, batch_size: int = 64, seed: int = 0, **options,
+) -> list[Any]:
+    """Decode the latents of :func:`guided_latents` for the encoder means of ``examples``."""
     mu = torch.as_tensor(encode(model, examples, batch_size)).to(_device(model))
+    z0 = guided_latents(model, mu, objective, strength, steps, start, batch_size)
+    return decode(model, z0.cpu(), batch_size, seed, **options)
+
+
+def guided_latents(
+    model, mu: torch.Tensor, objective: Objective, strength: float = 2.0, steps: int = 50,
+    start: float = 1.0, batch_size: int = 64,
+) -> torch.Tensor:
+    """Guided DDIM from the inverted latent toward a higher ``objective`` (Dhariwal & Nichol 2021).
+
+    mu (B, D) is DDIM-inverted up to the fraction ``start`` of the schedule (1.0: all the way to
+    z_T), then denoised back with eps' = eps_hat - s * sqrt(1 - abar_t) * grad_{z_t} objective(
+    z0_hat(z_t)): each step is a denoising step of the prior plus a step up the head's gradient,
+    evaluated on the clean-latent estimate z0_hat. A classifier's log p(label | z) is classifier
+    guidance; a regressor's value (or closeness to a target) guides fitness the same way. Returns
+    the edited z0 (B, D); strength 0 gives the plain DDIM round trip.
+    """
+    schedule = model.schedule
+    until = max(0, min(schedule.num_timesteps - 1, round(start * schedule.num_timesteps) - 1))
 
     def guided(z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             z = z_t.detach().requires_grad_(True)
             eps_hat = model.denoiser(z, t)
             z0_hat = z0_from_eps(schedule, z, eps_hat, t)
-            log_p = torch.log_softmax(head(z0_hat), dim=-1)[:, target].sum()
-            grad = torch.autograd.grad(log_p, z)[0]
+            grad = torch.autograd.grad(objective(z0_hat).sum(), z)[0]
         abar = schedule.alphas_cumprod[t][:, None]
         return eps_hat.detach() - strength * (1 - abar).sqrt() * grad
 
     edited = []
     for i in range(0, mu.shape[0], batch_size):
         with torch.inference_mode():
-            z_T = model.invert(mu[i : i + batch_size], steps)
-        edited.append(model.denoise(z_T.clone(), steps, "ddim", eps_fn=guided).detach())
-    return decode(model, torch.cat(edited).cpu(), batch_size, seed, **options)
+            z_t = model.invert(mu[i : i + batch_size], steps, until=until)
+        z0 = model.denoise(z_t.clone(), steps, "ddim", eps_fn=guided, start=until)
+        edited.append(z0.detach())
+    return torch.cat(edited)
 
 
 @torch.inference_mode()
@@ -146,10 +209,7 @@ def edit_mean(model, examples: Sequence[Any], label: str, strength: float = 1.0,
 
 @torch.inference_mode()
 def predict(model, examples: Sequence[Any], batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Every head's prediction from mu: class probabilities (N, C) or values (N,)."""
+    """Every head's prediction from mu: class probabilities (N, C), or values (N,) in the
+    target's original units."""
     mu = torch.as_tensor(encode(model, examples, batch_size)).to(_device(model))
-    out = {}
-    for name, head in model.heads.items():
-        y = head(mu)
-        out[name] = (torch.softmax(y, -1) if head.config.kind == "classification" else y).cpu().numpy()
-    return out
+    return {name: head.predict(mu).cpu().numpy() for name, head in model.heads.items()}

@@ -12,3 +12,27 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     if not hypotheses:
         return 0.0
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+def sequence_identity(reference: str, output: str) -> float:
+    """Fraction of aligned positions where two sequences agree, over the longer length (no
+    gaps: position i against position i); 1.0 for two empty strings."""
+    longest = max(len(reference), len(output))
+    if not longest:
+        return 1.0
+    return sum(a == b for a, b in zip(reference, output)) / longest
+
+
+def mutation_count(reference: str, output: str) -> int:
+    """Mutations from ``reference`` to ``output``: the Hamming distance for equal lengths (point
+    mutations only), otherwise the Levenshtein distance (insertions and deletions count 1)."""
+    if len(reference) == len(output):
+        return sum(a != b for a, b in zip(reference, output))
+    a, b = (reference, output) if len(reference) >= len(output) else (output, reference)
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from models import checkpoint as ckpt
-from models.config import TrainConfig
+from models.config import HeadConfig, TrainConfig
 from models.errors import NonFiniteLossError, UsageError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,32 @@ def split_dataset(data: Dataset, fraction: float, max_examples: int, seed: int) 
     n_val = min(max_examples, int(round(n * fraction))) if n >= 20 else 0
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     return data.subset(sorted(perm[n_val:])), data.subset(sorted(perm[:n_val]))
+
+
+def regression_heads(
+    data: Dataset, names: Sequence[str], hidden: int = 64
+) -> tuple[HeadConfig, ...]:
+    """One regression head per target of ``data``, standardised with the mean and (population)
+    standard deviation of its labelled values; a constant target keeps std 1.
+
+    Raises:
+        UsageError: a name that cannot name a head, or a target without any labelled value.
+    """
+    heads = []
+    for name in names:
+        if not name or "." in name:
+            raise UsageError(
+                f"label column {name!r} cannot name a prediction head (empty, or has a dot)",
+                hint="rename the column in the table header",
+            )
+        values = data.targets[name]
+        known = values[torch.isfinite(values)].double()
+        if known.numel() == 0:
+            raise UsageError(f"label column {name!r} has no values in the training data")
+        std = float(known.std(unbiased=False)) if known.numel() > 1 else 0.0
+        heads.append(HeadConfig(name=name, kind="regression", hidden=hidden, mean=float(known.mean()),
+                                std=std if std > 1e-12 else 1.0))
+    return tuple(heads)
 
 
 def check_mixed_precision(mode: str) -> None:

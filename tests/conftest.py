@@ -50,3 +50,41 @@ def tiny_text_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, f"training the tiny model failed:\n{result.stderr}"
     return out
+
+
+def write_fitness_csv(path: Path, n: int = 48, seed: int = 0) -> Path:
+    """A synthetic ``sequence,fitness`` CSV: n random proteins of 30 to 50 residues (50 occurs
+    when n > 20) whose fitness is the fraction of W and Y residues."""
+    import random
+
+    rng = random.Random(seed)
+    rows = ["sequence,fitness"]
+    for i in range(n):
+        sequence = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(30 + i % 21))
+        rows.append(f"{sequence},{(sequence.count('W') + sequence.count('Y')) / len(sequence):.4f}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_protein_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run directory of a tiny protein model with a ``fitness`` regression head, trained once per
+    session through the CLI on :func:`write_fitness_csv` data (L = 50 residues, D = 8).
+
+    ``eddpm train --data fitness.csv --label-column fitness --preset tiny --max-steps 20``; the
+    weights are barely trained, so tests check formats, counts and determinism, not quality.
+    """
+    from typer.testing import CliRunner
+
+    from eddpm_cli.app import app
+
+    root = tmp_path_factory.mktemp("tiny_protein")
+    data = write_fitness_csv(root / "fitness.csv")
+    out = root / "run"
+    args = [
+        "train", "--data", str(data), "--label-column", "fitness", "--preset", "tiny",
+        "--max-steps", "20", "--out", str(out), "--seed", "0",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, f"training the tiny protein model failed:\n{result.stderr}"
+    return out

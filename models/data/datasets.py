@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 
-from models.data.text import read_text_lines
+from models.data.formats import RawInput
+from models.data.text import parse_text_lines
 from models.training import Dataset
 
 
 def text_dataset(
-    sources: Sequence[Path | str], labels: bool = False, on_note: Callable[[str], None] | None = None
+    inputs: Sequence[RawInput], labels: bool = False, on_note: Callable[[str], None] | None = None
 ) -> tuple[Dataset, tuple[str, ...], str]:
-    """Read every source; return the dataset, the sorted class labels (empty without labels) and a
-    SHA-256 fingerprint of the examples in order."""
+    """Parse every text input; return the dataset, the sorted class labels (empty without labels)
+    and a SHA-256 fingerprint of the examples in order."""
     texts: list[str] = []
     raw_labels: list[str] = []
     digest = hashlib.sha256()
-    for source in sources:
-        result = read_text_lines(str(source), labels=labels)
+    for raw in inputs:
+        result = parse_text_lines(raw.data, raw.name, labels=labels)
         if result.skipped_blank and on_note:
             on_note(f"{result.source}: skipped {result.skipped_blank} blank line(s)")
         for rec in result.records:

@@ -228,6 +228,23 @@ def read_text_lines(
             labelled line is malformed, or no line holds an example.
     """
     data, name = read_source_bytes(source, stdin=stdin)
+    return parse_text_lines(data, name, labels=labels)
+
+
+def parse_text_lines(data: bytes, name: str, *, labels: bool = False) -> TextReadResult:
+    """Apply rules 2-5 of the module docstring to bytes already read (and decompressed).
+
+    Args:
+        data: the raw bytes of the source.
+        name: display name used in messages (a path, or ``"<stdin>"``).
+        labels: when True, every non-blank line must be ``LABEL<TAB>TEXT``.
+
+    Returns:
+        The records in file order, the number of blank lines skipped, and the display name.
+
+    Raises:
+        InputDataError: as for :func:`read_text_lines`.
+    """
     lines = split_lines(decode_text(data, name))
 
     records: list[TextRecord] = []
@@ -280,9 +297,17 @@ def _split_label(line: str, number: int, source: str) -> tuple[str, str]:
 
 def _no_examples(source: str, num_lines: int) -> InputDataError:
     detail = "there was no data" if num_lines == 0 else f"all {num_lines} lines were blank"
+    return no_examples_error(source, detail, "one example per line")
+
+
+def no_examples_error(source: str, detail: str, expected: str) -> InputDataError:
+    """The error for a source without a single example (cases C05 and C28).
+
+    Args:
+        source: display name, ``"<stdin>"`` for stdin.
+        detail: what was found instead, e.g. ``"there was no data"``.
+        expected: what the input should hold, e.g. ``"one example per line"``.
+    """
     if source == STDIN_NAME:
-        hint = f"{detail}; pipe in one example per line"
-        return InputDataError("no examples on stdin", hint=hint)
-    return InputDataError(
-        f"no examples found in {source}", hint=f"{detail}; the file needs one example per line"
-    )
+        return InputDataError("no examples on stdin", hint=f"{detail}; pipe in {expected}")
+    return InputDataError(f"no examples found in {source}", hint=f"{detail}; the file needs {expected}")

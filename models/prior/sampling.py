@@ -23,13 +23,19 @@ def _timesteps(t: torch.Tensor | int, batch: int, device: torch.device) -> torch
 
 def sample_ddim(
     eps_fn: EpsFn, z_T: torch.Tensor, config: PriorConfig, steps: int, eta: float = 0.0,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, start: int | None = None,
 ) -> torch.Tensor:
-    """DDIM (Song et al. 2021) from z_T to z0 in ``steps`` steps; deterministic at eta = 0."""
+    """DDIM (Song et al. 2021) from z_T to z0 in ``steps`` steps; deterministic at eta = 0.
+
+    With ``start``, the chain begins at the last of the ``steps`` timesteps that is <= ``start``
+    (a latent from :func:`ddim_invert` with ``until=start``) instead of at z_T.
+    """
     scheduler = sched.ddim_scheduler(config)
     scheduler.set_timesteps(steps, device=z_T.device)
     z = z_T
     for t in scheduler.timesteps:
+        if start is not None and int(t) > start:
+            continue
         eps_hat = eps_fn(z, _timesteps(t, z.shape[0], z.device))
         z = scheduler.step(eps_hat, t, z, eta=eta, generator=generator).prev_sample
     return z
@@ -49,13 +55,21 @@ def sample_ddpm(
     return z
 
 
-def ddim_invert(eps_fn: EpsFn, z0: torch.Tensor, config: PriorConfig, steps: int) -> torch.Tensor:
+def ddim_invert(
+    eps_fn: EpsFn, z0: torch.Tensor, config: PriorConfig, steps: int, until: int | None = None
+) -> torch.Tensor:
     """Deterministic DDIM inversion from z0 to z_T; :func:`sample_ddim` with eta = 0 and the
-    same ``steps`` maps it back (exactly for an exact noise predictor)."""
+    same ``steps`` maps it back (exactly for an exact noise predictor).
+
+    With ``until``, inversion stops at the last of the timesteps that is <= ``until``, and
+    :func:`sample_ddim` with ``start=until`` maps the result back.
+    """
     scheduler = sched.ddim_inverse_scheduler(config)
     scheduler.set_timesteps(steps, device=z0.device)
     z = z0
     for t in scheduler.timesteps:
+        if until is not None and int(t) > until:
+            break
         eps_hat = eps_fn(z, _timesteps(t, z.shape[0], z.device))
         z = scheduler.step(eps_hat, t, z).prev_sample
     return z

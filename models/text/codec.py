@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from models.codec import Codec
+from models.codec import Codec, choose_tokens, masked_mean
 from models.config import TextCodecConfig
 from models.errors import UsageError
 
@@ -210,8 +210,7 @@ class TextCodec(Codec):
         ce = nn.functional.cross_entropy(
             logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none"
         )  # (B, L-1)
-        target_mask = mask[:, 1:].to(ce.dtype)
-        return (ce * target_mask).sum(dim=1) / target_mask.sum(dim=1).clamp_min(1.0)
+        return masked_mean(ce, mask[:, 1:])
 
     @torch.no_grad()
     def decode(
@@ -235,7 +234,7 @@ class TextCodec(Codec):
         out: list[torch.Tensor] = []
         for _ in range(steps):
             logits = self._logits(token, mask[:, -1:], z0, cache)[:, -1].float()  # (B, V)
-            nxt = _choose(logits, temperature, top_p, generator)
+            nxt = choose_tokens(logits, temperature, top_p, generator)
             nxt = torch.where(done, torch.full_like(nxt, self.eos_id), nxt)
             out.append(nxt)
             done |= nxt == self.eos_id
@@ -260,21 +259,6 @@ class TextCodec(Codec):
         self.tokenizer.save_pretrained(str(directory / "tokenizer"))
         if self.encoder_tokenizer is not self.tokenizer:
             self.encoder_tokenizer.save_pretrained(str(directory / "encoder_tokenizer"))
-
-
-def _choose(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Greedy (temperature 0) or nucleus sampling (Holtzman et al. 2020) over (B, V) logits."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1)
-    from transformers.generation.logits_process import TopPLogitsWarper
-
-    scores = logits / temperature
-    if top_p < 1.0:
-        scores = TopPLogitsWarper(top_p=top_p)(None, scores)
-    probs = torch.softmax(scores, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 def build_text_codec(

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-SUBCOMMANDS = ["train", "generate", "reconstruct", "encode", "decode", "interpolate", "edit"]
+SUBCOMMANDS = ["train", "generate", "reconstruct", "encode", "decode", "interpolate", "edit", "predict"]
 
 
 def test_root_help_lists_every_subcommand(cli) -> None:

@@ -63,3 +63,35 @@ def make_tiny_text_model() -> Callable[..., Any]:
 @pytest.fixture
 def tiny_texts() -> list[str]:
     return list(TINY_TEXTS)
+
+
+TINY_PROTEINS = ["MKVLAAGIW", "MKVLA", "ACDEFGHIKLMNPQRSTVWYX", "WWYYWWYY"]
+
+
+def build_tiny_protein_model(seed: int = 0, sequences: list[str] | None = None, heads: tuple = ()):
+    """A tiny protein EDDPM (preset ``protein/tiny``) whose length L fits ``sequences``.
+
+    Returns:
+        (model, train_config): the EDDPM in train mode and the preset's TrainConfig.
+    """
+    from models import config as cfg
+    from models.autoencoder import EDDPM
+    from models.codecs import build_codec
+
+    model_cfg, train_cfg = cfg.preset("protein", "tiny")
+    model_cfg = dataclasses.replace(model_cfg, heads=tuple(heads))
+    torch.manual_seed(seed)
+    codec, codec_cfg = build_codec(model_cfg, sequences or TINY_PROTEINS)
+    return EDDPM(dataclasses.replace(model_cfg, codec=codec_cfg), codec), train_cfg
+
+
+@pytest.fixture
+def make_tiny_protein_model() -> Callable[..., Any]:
+    """Factory fixture: ``make_tiny_protein_model(seed=0, sequences=None, heads=()) -> (model,
+    train_config)``."""
+    return build_tiny_protein_model
+
+
+@pytest.fixture
+def tiny_proteins() -> list[str]:
+    return list(TINY_PROTEINS)

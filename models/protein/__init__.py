@@ -1,0 +1,1 @@
+"""The protein modality: alphabet rules, record reading and the transformer/conv codec."""
