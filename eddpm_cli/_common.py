@@ -6,9 +6,14 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from eddpm_cli._errors import fail, state
+from eddpm_cli._options import DEFAULT_MAX_IMAGE_PIXELS
 from eddpm_cli._output import note
+
+if TYPE_CHECKING:
+    from eddpm_cli._inputs import Inputs
 
 RUNS_DIR_ENV = "EDDPM_RUNS"
 
@@ -90,6 +95,21 @@ def load(model_dir: Path, device_name: str | None = None):
     return load_model(model_dir, device(device_name))
 
 
+def model_dir_for(model: Path | None, modality: str) -> Path:
+    """The explicit --model (which must be of ``modality``) or the latest run of that modality."""
+    from models.checkpoint import read_config
+
+    model_dir = resolve_model(model, modality)
+    found = read_config(model_dir).modality
+    if found != modality:
+        raise fail(
+            f"{model_dir} is {'an' if found[0] in 'aeiou' else 'a'} {found} model, but the input "
+            f"is {modality} data",
+            hint=f"pass a {modality} model with --model, or an input of the model's kind",
+        )
+    return model_dir
+
+
 def load_for(
     model: Path | None, modality: str, device_name: str | None, examples: list | None = None
 ):
@@ -97,20 +117,35 @@ def load_for(
     modality) or the latest matching run. With ``examples``, warn once about any the model will
     crop."""
     from eddpm_cli._output import warn
-    from models.checkpoint import read_config
 
-    model_dir = resolve_model(model, modality)
-    found = read_config(model_dir).modality
-    if found != modality:
-        raise fail(
-            f"{model_dir} is a {found} model, but the input is {modality} data",
-            hint=f"pass a {modality} model with --model, or an input of the model's kind",
-        )
-    net = load(model_dir, device_name)
+    net = load(model_dir_for(model, modality), device_name)
     cropped = net.codec.truncation_note(examples) if examples is not None else None
     if cropped:
         warn(cropped)
     return net
+
+
+def read_with_model(
+    sources: list[str], model: Path | None, device_name: str | None, fmt: str | None = None,
+    options: Any = None, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> tuple[Inputs, Any]:
+    """Read a command's inputs and load the model of their modality.
+
+    Text and protein inputs are read first, so a bad input fails before any model is looked
+    for. Images need the model's resolution: the model directory is found and its config read
+    (cheap), then every image is read and checked, and only then are the weights loaded.
+    """
+    from eddpm_cli._inputs import probe, read_image_inputs, read_inputs
+
+    found = probe(sources, fmt)
+    if not found.images:
+        inputs = read_inputs(found.sources[0], fmt, options, found.stdin)
+        return inputs, load_for(model, inputs.modality, device_name, inputs.examples)
+    from models.checkpoint import read_config
+
+    model_dir = model_dir_for(model, "image")
+    inputs = read_image_inputs(found, read_config(model_dir).codec.resolution, max_image_pixels)
+    return inputs, load(model_dir, device_name)
 
 
 def load_without_input(model: Path | None, modality: str | None, device_name: str | None):

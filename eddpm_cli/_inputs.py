@@ -1,14 +1,16 @@
-"""Reading command inputs of any modality from a file or stdin, with notes on stderr.
+"""Reading command inputs of any modality from files, directories, globs or stdin.
 
-The input's format (text, FASTA, CSV, TSV) is told by ``--format``, the file name, or its first
-non-blank character (:mod:`models.data.formats`); the format decides the modality, and the
-modality decides which model a command may use.
+The input's format (text, FASTA, CSV, TSV, image) is told by ``--format``, the source (a
+directory or a glob is images), the file name, or its first bytes (:mod:`models.data.formats`);
+the format decides the modality, and the modality decides which model a command may use. Images
+are read at the model's resolution, so they are read after the model's config.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, Sequence
 
 from eddpm_cli._errors import fail
 from eddpm_cli._output import note
@@ -19,11 +21,13 @@ class Inputs:
     """Examples read from one source.
 
     Args:
-        modality: ``text`` or ``protein``.
-        source: display name (the path as given, or ``<stdin>``).
-        examples: what the codec takes: stripped lines, or cleaned sequences.
+        modality: ``text``, ``protein`` or ``image``.
+        source: display name (the path as given, or ``<stdin>``; the sources joined by ", ").
+        examples: what the codec takes: stripped lines, cleaned sequences, or float32 images
+            (3, R, R) in [-1, 1].
         ids: one per example: ``line<K>`` for text and for tables without an id column, record
-            ids for FASTA. Ids are shown and stored, never used to build file names.
+            ids for FASTA, file paths (``FILE.npz[i]`` for arrays) for images. Ids are shown and
+            stored, never used as file names.
     """
 
     modality: str
@@ -49,15 +53,71 @@ def protein_options(sequence_column: str = "sequence", id_column: str | None = N
     return ProteinOptions(sequence_column, id_column, tuple(label_columns or ()), labels_csv)
 
 
-def read_inputs(source: str, fmt: str | None = None, options: Any = None) -> Inputs:
-    """Read one input ('-' is stdin) of any supported format.
+@dataclass(frozen=True)
+class Probe:
+    """What a command's sources hold, found from their names and first bytes only.
+
+    Args:
+        sources: as given on the command line.
+        images: True for image sources, False for one text or protein source.
+        stdin: the bytes of stdin when a source is ``-`` (read once, here), else None.
+    """
+
+    sources: list[str]
+    images: bool
+    stdin: bytes | None
+
+    def stdin_stream(self) -> BinaryIO | None:
+        """A fresh binary stream over the stdin bytes (None without ``-``)."""
+        return None if self.stdin is None else io.BytesIO(self.stdin)
+
+
+def probe(sources: Sequence[str], fmt: str | None = None, several: bool = False) -> Probe:
+    """Tell whether ``sources`` are images; exits 2 when they mix kinds, when ``-`` appears
+    twice, or (unless ``several``) when several text or protein files are given."""
+    from models.data.formats import is_image_source
+    from models.data.text import read_source_bytes
+
+    sources = list(sources)
+    if sources.count("-") > 1:
+        raise fail("'-' (stdin) can be given only once")
+    stdin = read_source_bytes("-")[0] if "-" in sources else None
+    kinds = {s: is_image_source(s, fmt, stdin if s == "-" else None) for s in sources}
+    if len(set(kinds.values())) > 1:
+        images = ", ".join(s for s, image in kinds.items() if image)
+        others = ", ".join(s for s, image in kinds.items() if not image)
+        raise fail(f"the inputs mix images ({images}) with text or protein data ({others})",
+                   hint="run the command once per kind of input")
+    images = all(kinds.values())
+    if not images and len(sources) > 1 and not several:
+        raise fail(f"{len(sources)} inputs given; several inputs are supported for images only",
+                   hint="give one text or protein file, or concatenate the files first")
+    return Probe(sources, images, stdin)
+
+
+def read_image_inputs(found: Probe, resolution: int, max_image_pixels: int) -> Inputs:
+    """Every image of the probed sources at the model's resolution; exits 2 naming the first
+    unreadable file (every one is checked before any is used)."""
+    from models.data.images import read_images
+
+    result = read_images(found.sources, resolution, max_image_pixels=max_image_pixels or None,
+                         stdin=found.stdin_stream())
+    if result.skipped_files:
+        note(f"skipped {result.skipped_files} file(s) without an image suffix in directories")
+    return Inputs("image", ", ".join(found.sources), [r.image for r in result.records],
+                  [r.id for r in result.records])
+
+
+def read_inputs(source: str, fmt: str | None = None, options: Any = None,
+                stdin: bytes | None = None) -> Inputs:
+    """Read one text or protein input ('-' is stdin, or the ``stdin`` bytes already read).
 
     Text: blank lines are skipped with one note. Protein: residues read as X and removed J
     padding are reported in one note each. Errors exit 2 naming the source, record and line.
     """
     from models.data.formats import open_input
 
-    raw = open_input(source, fmt)
+    raw = open_input(source, fmt, stdin=None if stdin is None else io.BytesIO(stdin))
     if raw.modality == "text":
         from models.data.text import parse_text_lines
 

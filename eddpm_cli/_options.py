@@ -24,11 +24,18 @@ class InputFormat(str, Enum):
     fasta = "fasta"
     csv = "csv"
     tsv = "tsv"
+    image = "image"
 
 
 class Modality(str, Enum):
     text = "text"
     protein = "protein"
+    image = "image"
+
+
+# Pillow's warning threshold (models.data.images.DEFAULT_MAX_IMAGE_PIXELS), repeated here so that
+# --help does not import Pillow and numpy.
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 
 ModelOpt = Annotated[
@@ -44,10 +51,20 @@ TemperatureOpt = Annotated[
 ]
 TopPOpt = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling threshold (with --temperature > 0).")]
 MaxLengthOpt = Annotated[Optional[int], typer.Option("--max-length", min=2, help="Maximum tokens (text) or residues (protein) per decoded example.")]
-InputArg = Annotated[str, typer.Argument(help="Input file: text (one example per line), FASTA, CSV or TSV; '-' reads stdin.", show_default=False)]
+InputArg = Annotated[str, typer.Argument(help="Input file: text (one example per line), FASTA, CSV or TSV, or images; '-' reads stdin.", show_default=False)]
+InputsArg = Annotated[
+    list[str],
+    typer.Argument(metavar="SOURCE", help="Input: one text (one example per line), FASTA, CSV or TSV file; or images: files, directories (searched recursively), glob patterns and .npz arrays, several allowed; '-' reads stdin.", show_default=False),
+]
+OutDirOpt = Annotated[Optional[Path], typer.Option("--out", "-o", help="Image models: directory for the PNG files (created if needed); their paths go to stdout.")]
+PixelStepsOpt = Annotated[Optional[int], typer.Option("--pixel-steps", min=1, help="Image models: DDIM steps of the pixel decoder (default: the model's sample_steps).")]
+MaxImagePixelsOpt = Annotated[
+    int,
+    typer.Option("--max-image-pixels", min=0, help="Refuse images with more pixels than this (a decompression bomb guard); 0 means no limit."),
+]
 FormatOpt = Annotated[
     Optional[InputFormat],
-    typer.Option("--format", help="Input format (default: from the file name; else FASTA when the data starts with '>', else text)."),
+    typer.Option("--format", help="Input format (default: image for directories and globs; else from the file name; else image for image magic bytes, FASTA when the data starts with '>', else text)."),
 ]
 SequenceColumnOpt = Annotated[str, typer.Option("--sequence-column", help="CSV/TSV column holding the protein sequences.")]
 IdColumnOpt = Annotated[
@@ -60,8 +77,15 @@ ModalityOpt = Annotated[
 ]
 
 
-def decode_options(temperature: float, top_p: float, max_length: int | None) -> dict:
-    """Decoder keyword arguments from the shared options."""
+def decode_options(modality: str, temperature: float, top_p: float, max_length: int | None,
+                   pixel_steps: int | None = None) -> dict:
+    """Decoder keyword arguments of the model's modality from the shared options."""
+    from eddpm_cli._errors import fail
+
+    if modality == "image":
+        return {"pixel_steps": pixel_steps}
+    if pixel_steps is not None:
+        raise fail(f"--pixel-steps is for image models, and this is a {modality} model")
     return {"temperature": temperature, "top_p": top_p, "max_length": max_length}
 
 

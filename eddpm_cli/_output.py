@@ -123,3 +123,80 @@ def is_npz(output: Path | None, fmt: str | None) -> bool:
         return fmt == "npz"
     return output is not None and output.suffix == ".npz"
 
+
+
+# -- images ----------------------------------------------------------------------------------------
+GRID_COLUMNS = 8
+
+
+def check_image_out(modality: str, out: Path | None) -> Path | None:
+    """Exit 2 unless ``--out`` is given exactly when the model writes images (and is no file)."""
+    if modality != "image":
+        if out is not None:
+            raise fail(f"--out is for image models; {modality} results go to stdout",
+                       hint="drop --out and redirect stdout to a file")
+        return None
+    if out is None:
+        raise fail("image results are PNG files: pass --out DIR for them",
+                   hint="for example --out samples/; the paths of the files go to stdout")
+    if out.exists() and not out.is_dir():
+        raise fail(f"--out {out} is a file, expected a directory")
+    return out
+
+
+def safe_stem(name: str, limit: int = 40) -> str:
+    """A file-name fragment from an input id: its last path part without an image suffix, with
+    anything but ASCII letters, digits, ``-`` and ``_`` replaced (never a path, never ``..``)."""
+    import re
+
+    from models.data.images import IMAGE_SUFFIXES
+
+    base = re.split(r"[\\/]", name)[-1]
+    head, dot, suffix = base.rpartition(".")
+    if dot and head and f".{suffix.lower()}" in IMAGE_SUFFIXES:
+        base = head
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", base).strip("_")[:limit]
+
+
+def file_stems(prefix: str, ids: Sequence[str]) -> list[str]:
+    """``PREFIX_000001_STEM`` ...: numbered in order (so names are unique), with the sanitised
+    input id (:func:`safe_stem`) for people to recognise."""
+    stems = []
+    for name, k in zip(ids, numbered_ids(prefix, len(ids))):
+        stem = safe_stem(name)
+        stems.append(f"{k}_{stem}" if stem else k)
+    return stems
+
+
+def grid_rows(*sequences: Sequence, columns: int = GRID_COLUMNS) -> list[list]:
+    """Rows of a grid: every ``columns`` images of each sequence, the sequences interleaved
+    (inputs above their outputs when given two)."""
+    rows = []
+    for i in range(0, len(sequences[0]), columns):
+        rows += [list(seq[i : i + columns]) for seq in sequences]
+    return rows
+
+
+def write_images(images: Sequence, stems: Sequence[str], out: Path, grid: list[list],
+                 grid_name: str) -> None:
+    """Write each image as ``OUT/STEM.png`` and the grid as ``OUT/GRID_NAME`` (each atomically),
+    then print the image paths on stdout, one per line, and the grid's path on stderr.
+
+    Args:
+        images: model images (3, H, W) in [-1, 1].
+        stems: one file stem per image (from :func:`file_stems` or :func:`numbered_ids`).
+        out: the --out directory, created if needed.
+        grid: rows of images for the overview (see :func:`grid_rows`).
+        grid_name: its file name.
+    """
+    from models.checkpoint import atomic_path
+    from models.data.images import save_png, save_rgb_png, tile_images
+
+    paths = [out / f"{stem}.png" for stem in stems]
+    for image, path in zip(images, paths):
+        with atomic_path(path) as tmp:
+            save_png(image, tmp)
+    with atomic_path(out / grid_name) as tmp:
+        save_rgb_png(tile_images(grid), tmp)
+    write_lines(str(p) for p in paths)
+    note(f"overview: {out / grid_name}")

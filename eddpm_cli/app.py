@@ -17,7 +17,7 @@ from eddpm_cli._errors import state
 app = typer.Typer(
     name="eddpm",
     help="Encoding-decoding diffusion models (EDDPM): one model to train, generate, reconstruct, "
-    "encode, interpolate, edit and predict, for text and proteins.",
+    "encode, interpolate, edit and predict, for text, proteins and images.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

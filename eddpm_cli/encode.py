@@ -10,8 +10,8 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputArg, ModelOpt, SequenceColumnOpt,
-    format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, format_value,
 )
 
 
@@ -22,24 +22,28 @@ class ArrayFormat(str, Enum):
 
 @handle_errors
 def encode(
-    source: InputArg,
+    sources: InputsArg,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE (.npy, or .npz with ids) instead of stdout.")] = None,
     fmt: Annotated[Optional[ArrayFormat], typer.Option("--array-format", help="npy or npz (default: from the -o suffix; npy on stdout).")] = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
     id_column: IdColumnOpt = None,
+    max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     model: ModelOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
-    """Write an (N, D) float32 .npy (or .npz with ids) of encoder means, rows in input order."""
-    from eddpm_cli._common import load_for
-    from eddpm_cli._inputs import protein_options, read_inputs
+    """Write an (N, D) float32 .npy (or .npz with ids: line<K>, record ids, or image paths) of
+    encoder means, rows in input order."""
+    from eddpm_cli._common import read_with_model
+    from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import array_bytes, is_npz, refuse_binary_tty, write_binary
 
     refuse_binary_tty(output)
-    inputs = read_inputs(source, format_value(input_format), protein_options(sequence_column, id_column))
-    net = load_for(model, inputs.modality, device, inputs.examples)
+    inputs, net = read_with_model(
+        sources, model, device, format_value(input_format),
+        protein_options(sequence_column, id_column), max_image_pixels,
+    )
     import numpy as np
 
     from models import inference

@@ -8,8 +8,8 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, MaxLengthOpt, ModalityOpt, ModelOpt, Sampler, SeedOpt, TemperatureOpt,
-    TopPOpt, decode_options,
+    BatchOpt, DeviceOpt, MaxLengthOpt, ModalityOpt, ModelOpt, OutDirOpt, PixelStepsOpt, Sampler,
+    SeedOpt, TemperatureOpt, TopPOpt, decode_options,
 )
 
 
@@ -24,19 +24,29 @@ def generate(
     temperature: TemperatureOpt = 0.0,
     top_p: TopPOpt = 0.9,
     max_length: MaxLengthOpt = None,
+    pixel_steps: PixelStepsOpt = None,
+    out: OutDirOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
     """Sample z_T ~ N(0, I), denoise to z0, decode: text one sample per line; proteins as FASTA
-    records gen_000001, gen_000002 ..."""
+    records gen_000001, gen_000002 ...; images as OUT/gen_000001.png ... (paths on stdout) plus
+    OUT/gen_grid.png."""
     from eddpm_cli._common import load_without_input
-    from eddpm_cli._output import numbered_ids, write_results
+    from eddpm_cli._output import (
+        check_image_out, grid_rows, numbered_ids, write_images, write_results,
+    )
 
     k = steps or (50 if sampler == Sampler.ddim else 1000)
     net = load_without_input(model, modality.value if modality else None, device)
+    kind = net.config.modality
+    out = check_image_out(kind, out)
+    options = decode_options(kind, temperature, top_p, max_length, pixel_steps)
     from models import inference
 
-    samples = inference.generate(
-        net, num_samples, k, sampler.value, seed, batch_size, **decode_options(temperature, top_p, max_length)
-    )
-    write_results(net.config.modality, samples, numbered_ids("gen", len(samples)))
+    samples = inference.generate(net, num_samples, k, sampler.value, seed, batch_size, **options)
+    ids = numbered_ids("gen", len(samples))
+    if out is not None:
+        write_images(samples, ids, out, grid_rows(samples), "gen_grid.png")
+    else:
+        write_results(kind, samples, ids)

@@ -8,19 +8,20 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputArg, ModelOpt, SequenceColumnOpt,
-    format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, format_value,
 )
 
 
 @handle_errors
 def predict(
-    source: InputArg,
+    sources: InputsArg,
     model: ModelOpt = None,
     argmax: Annotated[bool, typer.Option("--argmax", help="Classification heads: print the most likely label instead of one probability column per class.")] = False,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
     id_column: IdColumnOpt = None,
+    max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
@@ -30,12 +31,14 @@ def predict(
     classification heads give one probability column per class (HEAD:CLASS), or with --argmax
     one column with the most likely class.
     """
-    from eddpm_cli._common import load_for
-    from eddpm_cli._inputs import protein_options, read_inputs
+    from eddpm_cli._common import read_with_model
+    from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import write_tsv
 
-    inputs = read_inputs(source, format_value(input_format), protein_options(sequence_column, id_column))
-    net = load_for(model, inputs.modality, device, inputs.examples)
+    inputs, net = read_with_model(
+        sources, model, device, format_value(input_format),
+        protein_options(sequence_column, id_column), max_image_pixels,
+    )
     net.head()  # exits 2 with a hint when the model has no head
     from models import inference
 

@@ -6,46 +6,66 @@ from typing import Annotated
 
 import typer
 
-from eddpm_cli._errors import handle_errors
+from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputArg, MaxLengthOpt, ModelOpt, SeedOpt,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
     SequenceColumnOpt, TemperatureOpt, TopPOpt, decode_options, format_value,
 )
 
 
 @handle_errors
 def reconstruct(
-    source: InputArg,
+    sources: InputsArg,
     model: ModelOpt = None,
-    metrics: Annotated[bool, typer.Option("--metrics", help="Report reconstruction quality on stderr: BLEU (text) or identity (protein), exact match and cross-entropy.")] = False,
+    metrics: Annotated[bool, typer.Option("--metrics", help="Report reconstruction quality on stderr: BLEU (text) or identity (protein), exact match and cross-entropy; PSNR and SSIM (image).")] = False,
+    exact: Annotated[bool, typer.Option("--exact", help="Image models: decode from the pixel noise found by deterministic DDIM inversion given the latent (near-exact), instead of fresh noise (semantic).")] = False,
+    out: OutDirOpt = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
     id_column: IdColumnOpt = None,
+    max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     seed: SeedOpt = 0,
     temperature: TemperatureOpt = 0.0,
     top_p: TopPOpt = 0.9,
     max_length: MaxLengthOpt = None,
+    pixel_steps: PixelStepsOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
 ) -> None:
-    """One reconstruction per input example, in order, on stdout (lines, or FASTA with the
-    input ids)."""
+    """One reconstruction per input example, in order: on stdout as lines, or FASTA with the
+    input ids; images as OUT/recon_000001_STEM.png ... (paths on stdout) plus a before/after
+    OUT/recon_grid.png."""
     import math
 
-    from eddpm_cli._common import load_for
-    from eddpm_cli._inputs import protein_options, read_inputs
-    from eddpm_cli._output import note, write_results
+    from eddpm_cli._common import read_with_model
+    from eddpm_cli._inputs import protein_options
+    from eddpm_cli._output import check_image_out, file_stems, grid_rows, note, write_images, write_results
 
-    inputs = read_inputs(source, format_value(input_format), protein_options(sequence_column, id_column))
-    net = load_for(model, inputs.modality, device, inputs.examples)
+    inputs, net = read_with_model(
+        sources, model, device, format_value(input_format),
+        protein_options(sequence_column, id_column), max_image_pixels,
+    )
+    out = check_image_out(inputs.modality, out)
+    if exact and inputs.modality != "image":
+        raise fail(f"--exact is for image models; {inputs.modality} reconstructions decode mu directly")
+    options = decode_options(inputs.modality, temperature, top_p, max_length, pixel_steps)
     from models import inference
 
-    outputs = inference.reconstruct(
-        net, inputs.examples, batch_size, seed, **decode_options(temperature, top_p, max_length)
-    )
-    write_results(inputs.modality, outputs, inputs.ids)
+    if exact:
+        from models.image.inference import reconstruct_exact
+
+        outputs = reconstruct_exact(net, inputs.examples, pixel_steps, batch_size)
+    else:
+        outputs = inference.reconstruct(net, inputs.examples, batch_size, seed, **options)
+    if out is not None:
+        grid = grid_rows(inputs.examples, outputs)
+        write_images(outputs, file_stems("recon", inputs.ids), out, grid, "recon_grid.png")
+    else:
+        write_results(inputs.modality, outputs, inputs.ids)
     if metrics:
         scores = net.codec.reconstruction_metrics(inputs.examples, outputs)
-        nll = float(inference.reconstruction_nll(net, inputs.examples, batch_size).mean())
-        scores.update(cross_entropy=nll, perplexity=math.exp(min(nll, 700.0)))
+        if inputs.modality != "image":  # token likelihoods; the pixel loss draws a random step
+            nll = float(inference.reconstruction_nll(net, inputs.examples, batch_size).mean())
+            scores.update(cross_entropy=nll, perplexity=math.exp(min(nll, 700.0)))
         note("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(outputs)}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from eddpm_cli._errors import fail, handle_errors
-from eddpm_cli._options import FormatOpt, IdColumnOpt, SequenceColumnOpt, format_value
+from eddpm_cli._options import (
+    DEFAULT_MAX_IMAGE_PIXELS, FormatOpt, IdColumnOpt, MaxImagePixelsOpt, SequenceColumnOpt,
+    format_value,
+)
 
 
 class Preset(str, Enum):
@@ -27,16 +30,17 @@ class Precision(str, Enum):
 
 @handle_errors
 def train(
-    data: Annotated[Optional[list[Path]], typer.Option("--data", "-d", help="Training file: text (one example per line), FASTA, CSV or TSV; '-' reads stdin. Repeat for several files of one kind.")] = None,
+    data: Annotated[Optional[list[Path]], typer.Option("--data", "-d", help="Training data: text (one example per line), FASTA, CSV or TSV; or images: files, directories (recursive; class sub-folders are labels), glob patterns, .npz arrays; '-' reads stdin. Repeat for several sources of one kind.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: runs/<modality>-<time>).")] = None,
-    preset: Annotated[Preset, typer.Option(help="Model sizes and training defaults: tiny (tests), small (CPU), base (text, GPU), paper (protein, the authors' sizes).")] = Preset.small,
+    preset: Annotated[Preset, typer.Option(help="Model sizes and training defaults: tiny (tests), small (CPU), base (text and image, GPU), paper (protein, the authors' sizes).")] = Preset.small,
     config: Annotated[Optional[Path], typer.Option("--config", help="JSON or TOML file overriding codec/prior/objective/train options.")] = None,
-    labels: Annotated[bool, typer.Option("--labels", help="Text: lines are LABEL<TAB>TEXT; trains a latent classifier head (used by edit).")] = False,
+    labels: Annotated[bool, typer.Option("--labels", help="Text: lines are LABEL<TAB>TEXT; trains a latent classifier head (used by edit). Image: require a label for every image (labels are used anyway when every image has one, from class sub-folders or .npz labels, and there are two classes or more).")] = False,
     label_column: Annotated[Optional[list[str]], typer.Option("--label-column", help="Protein: a numeric label column (of the CSV/TSV, or of --labels-csv); one regression head each, trained jointly. Repeatable.")] = None,
     labels_csv: Annotated[Optional[Path], typer.Option("--labels-csv", help="Protein FASTA: a CSV/TSV with an id column (--id-column, default id) and the --label-column columns.")] = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
     id_column: IdColumnOpt = None,
+    max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (reproducible on CPU).")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Optimizer steps.")] = None,
@@ -69,7 +73,8 @@ def train(
                  "--encoder": encoder is not None, "--decoder": decoder is not None,
                  "--out": out is not None, "--lr": lr is not None, "--label-column": bool(label_column),
                  "--labels-csv": labels_csv is not None, "--format": input_format is not None,
-                 "--sequence-column": sequence_column != "sequence", "--id-column": id_column is not None}
+                 "--sequence-column": sequence_column != "sequence", "--id-column": id_column is not None,
+                 "--max-image-pixels": max_image_pixels != DEFAULT_MAX_IMAGE_PIXELS}
         given = [name for name, used in fixed.items() if used]
         if given:
             raise fail(
@@ -85,11 +90,11 @@ def train(
 
     reading = {"format": format_value(input_format), "sequence_column": sequence_column,
                "id_column": id_column, "label_columns": list(label_column or []),
-               "labels_csv": str(labels_csv) if labels_csv is not None else None}
+               "labels_csv": str(labels_csv) if labels_csv is not None else None,
+               "max_image_pixels": max_image_pixels}
     if out is not None:
         _check_new_run_dir(out, force)
-    raws = _open_all(data, reading["format"])
-    modality = raws[0].modality
+    modality, raws = _open_all(data, reading["format"])
     _check_options(modality, labels, reading, encoder, decoder)
     model_cfg, train_cfg = cfg.preset(modality, preset.value)
     out_dir = out or runs_root() / f"{modality}-{_timestamp()}"
@@ -99,7 +104,9 @@ def train(
     train_cfg = dataclasses.replace(train_cfg, **overrides)
     check_mixed_precision(train_cfg.mixed_precision)
 
-    dataset, classes, fingerprint = _dataset(modality, raws, labels, reading)
+    # Images use their labels when every one has a label (class sub-folders, .npz labels).
+    wanted = (labels or None) if modality == "image" else labels
+    dataset, classes, fingerprint = _dataset(model_cfg, raws, wanted, reading)
     if classes:
         model_cfg = dataclasses.replace(model_cfg, heads=(cfg.HeadConfig(name="label", classes=classes),))
     _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder, preset.value, reading)
@@ -114,17 +121,26 @@ def _check_new_run_dir(out_dir: Path, force: bool) -> None:
         )
 
 
-def _open_all(paths: list[Path], fmt: str | None) -> list:
-    """Read every --data source once; they must all be of one modality."""
+def _open_all(paths: list[Path], fmt: str | None) -> tuple[str, Any]:
+    """``(modality, data)`` of the --data sources, all of one modality: the text and protein
+    files read once (a list of RawInput), or the probed image sources (read later, at the
+    model's resolution)."""
+    import io
+
+    from eddpm_cli._inputs import probe
     from models.data.formats import open_input
 
-    raws = [open_input(p, fmt) for p in paths]
+    found = probe([str(p) for p in paths], fmt, several=True)
+    if found.images:
+        return "image", found
+    raws = [open_input(p, fmt, stdin=io.BytesIO(found.stdin) if str(p) == "-" else None)
+            for p in paths]
     kinds = sorted({r.modality for r in raws})
     if len(kinds) > 1:
         names = ", ".join(f"{r.name} ({r.format})" for r in raws)
         raise fail(f"--data files mix {' and '.join(kinds)} inputs: {names}",
                    hint="train one model per modality")
-    return raws
+    return kinds[0], raws
 
 
 def _check_options(modality: str, labels: bool, reading: dict, encoder, decoder) -> None:
@@ -133,21 +149,34 @@ def _check_options(modality: str, labels: bool, reading: dict, encoder, decoder)
         ("--label-column", reading["label_columns"]), ("--labels-csv", reading["labels_csv"]),
         ("--id-column", reading["id_column"]), ("--sequence-column", reading["sequence_column"] != "sequence"),
     ) if used]
-    if modality == "text" and protein_only:
-        raise fail(f"{', '.join(protein_only)} apply to protein inputs (FASTA, CSV, TSV), and --data is text",
-                   hint="for text labels use --labels with LABEL<TAB>TEXT lines")
+    if modality != "protein" and protein_only:
+        hint = ("image labels come from class sub-folders (DIR/CLASS/x.png) or .npz labels"
+                if modality == "image" else "for text labels use --labels with LABEL<TAB>TEXT lines")
+        raise fail(f"{', '.join(protein_only)} apply to protein inputs (FASTA, CSV, TSV), and --data is {modality}",
+                   hint=hint)
     if modality == "protein" and labels:
         raise fail("--labels is for text; protein labels come from --label-column",
                    hint="eddpm train --data fitness.csv --label-column fitness")
-    if modality == "protein" and (encoder is not None or decoder is not None):
-        raise fail("--encoder and --decoder take pretrained text models; the --data is protein")
+    if modality != "text" and (encoder is not None or decoder is not None):
+        raise fail(f"--encoder and --decoder take pretrained text models; the --data is {modality}")
+    if modality != "image" and reading["max_image_pixels"] != DEFAULT_MAX_IMAGE_PIXELS:
+        raise fail(f"--max-image-pixels applies to image inputs, and --data is {modality}")
 
 
-def _dataset(modality: str, raws: list, labels: bool, reading: dict):
-    """``(dataset, class labels, fingerprint)`` of the --data inputs; notes go to stderr."""
+def _dataset(model_cfg, raws: Any, labels: bool | None, reading: dict):
+    """``(dataset, class labels, fingerprint)`` of the --data inputs; notes go to stderr.
+
+    ``labels`` None (images only) uses labels when every image has one."""
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import note
 
+    modality = model_cfg.modality
+    if modality == "image":
+        from models.data.images import image_dataset
+
+        limit = reading.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS) or None
+        return image_dataset(raws.sources, model_cfg.codec.resolution, labels=labels,
+                             on_note=note, max_image_pixels=limit, stdin=raws.stdin_stream())
     if modality == "text":
         from models.data.datasets import text_dataset
 
@@ -310,11 +339,11 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     # Runs written before proteins existed have no "reading" record: plain text.
     reading = info.get("reading") or {"format": None, "sequence_column": "sequence", "id_column": None,
                                       "label_columns": [], "labels_csv": None}
-    raws = _open_all(paths, reading["format"])
-    if raws[0].modality != model_cfg.modality:
-        raise fail(f"the --data is {raws[0].modality}, but {run_dir} is a {model_cfg.modality} model")
+    modality, raws = _open_all(paths, reading["format"])
+    if modality != model_cfg.modality:
+        raise fail(f"the --data is {modality}, but {run_dir} is a {model_cfg.modality} model")
     labels = any(h.kind == "classification" for h in model_cfg.heads)
-    dataset, _, fingerprint = _dataset(model_cfg.modality, raws, labels, reading)
+    dataset, _, fingerprint = _dataset(model_cfg, raws, labels, reading)
     if fingerprint != info["data_fingerprint"]:
         raise fail(f"the data differs from the data {run_dir} was trained on (fingerprint mismatch)",
                    hint="pass the original --data files")

@@ -173,7 +173,8 @@ class EDDPM(nn.Module):
         if not self.heads:
             raise UsageError(
                 "this model has no prediction head",
-                hint="train with --labels (text) or --label-column (protein) to add one",
+                hint="train with --labels (text), class sub-folders or .npz labels (image), or "
+                "--label-column (protein) to add one",
             )
         if name is None:
             return next(iter(self.heads.values()))

@@ -193,16 +193,28 @@ def guided_latents(
     return torch.cat(edited)
 
 
+def class_mean_direction(model, label: str) -> torch.Tensor:
+    """m_label - (mean of the other class means), from the class means of mu stored at the end of
+    training: (D,), on the model's device. It is the weight vector of the linear nearest-class-mean
+    classifier between the label and the rest (on standardised latents for images).
+
+    Raises:
+        UsageError: no classification head, an unknown label, or no stored class means.
+    """
+    target = model.class_index(label)
+    means = model.class_means.float()
+    if not bool(means.abs().sum() > 0):
+        raise UsageError("this model has no stored class means",
+                         hint="retrain with labels (--labels for text, class sub-folders for images)")
+    others = torch.cat([means[:target], means[target + 1 :]]).mean(0)
+    return (means[target] - others).to(_device(model))
+
+
 @torch.inference_mode()
 def edit_mean(model, examples: Sequence[Any], label: str, strength: float = 1.0, batch_size: int = 64,
               seed: int = 0, **options) -> list[Any]:
     """Move mu along the class-mean direction: mu + s * (m_label - mean of the other class means)."""
-    target = model.class_index(label)
-    means = model.class_means.float()
-    if not bool(means.abs().sum() > 0):
-        raise UsageError("this model has no stored class means", hint="retrain with --labels")
-    others = torch.cat([means[:target], means[target + 1 :]]).mean(0)
-    direction = (means[target] - others).to(_device(model))
+    direction = class_mean_direction(model, label)
     mu = torch.as_tensor(encode(model, examples, batch_size)).to(_device(model))
     return decode(model, (mu + strength * direction).cpu(), batch_size, seed, **options)
 

@@ -88,3 +88,53 @@ def tiny_protein_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, f"training the tiny protein model failed:\n{result.stderr}"
     return out
+
+
+def write_image_classes(root: Path, per_class: int = 10, size: int = 20, seed: int = 0) -> Path:
+    """A folder of PNGs in two class sub-folders, ``root/red`` and ``root/blue``: noisy squares
+    of that colour with a brighter vertical stripe at a random place. Returns ``root``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colours = {"red": (200, 40, 40), "blue": (40, 40, 200)}
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (size, size, 3)), 0, 255)
+            x = rng.integers(0, size - 4)
+            pixels[:, x : x + 4] = np.clip(pixels[:, x : x + 4] + 50, 0, 255)
+            Image.fromarray(pixels.astype(np.uint8), mode="RGB").save(root / name / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run directory of a tiny image model (16x16 pixels, D = 16) with a ``label`` classifier
+    head over the classes ``blue`` and ``red``, trained once per session through the CLI on
+    :func:`write_image_classes` data for a few steps.
+
+    ``eddpm train --data DIR --preset tiny --max-steps 6``; the weights are barely trained, so
+    tests check files, shapes, counts and determinism, not quality.
+    """
+    from typer.testing import CliRunner
+
+    from eddpm_cli.app import app
+
+    root = tmp_path_factory.mktemp("tiny_image")
+    data = write_image_classes(root / "images")
+    out = root / "run"
+    args = [
+        "train", "--data", str(data), "--preset", "tiny", "--max-steps", "6", "--out", str(out),
+        "--seed", "0",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, f"training the tiny image model failed:\n{result.stderr}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def image_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small folder like the tiny image model's training data: three PNGs in each of
+    ``blue/`` and ``red/`` (:func:`write_image_classes`)."""
+    return write_image_classes(tmp_path_factory.mktemp("image_classes") / "data", per_class=3)

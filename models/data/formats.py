@@ -2,13 +2,19 @@
 
 Rules, first match wins:
 
-1. An explicit format (``--format text|fasta|csv|tsv``).
-2. The file name, after dropping a ``.gz`` suffix: ``.fasta``, ``.fa``, ``.faa``, ``.fas`` are
-   FASTA; ``.csv`` is CSV; ``.tsv`` is TSV; ``.txt`` is text.
-3. The content (stdin, and files with other names): FASTA when the first non-blank character
-   (after a byte-order mark) is ``>``, text otherwise. CSV and TSV are never guessed from content.
+1. An explicit format (``--format text|fasta|csv|tsv|image``).
+2. The source itself: a directory, or a glob pattern that names no existing file, is ``image``
+   (read by :mod:`models.data.images`).
+3. The file name, after dropping a ``.gz`` suffix: ``.fasta``, ``.fa``, ``.faa``, ``.fas`` are
+   FASTA; ``.csv`` is CSV; ``.tsv`` is TSV; ``.txt`` is text; image suffixes
+   (:data:`models.data.images.IMAGE_SUFFIXES`) and ``.npz`` are ``image``.
+4. The content (stdin, and files with other names): image magic bytes (PNG, JPEG, GIF, WebP, or
+   a zip header for ``.npz``) give ``image``; FASTA when the first non-blank character (after a
+   byte-order mark) is ``>``; text otherwise. CSV and TSV are never guessed from content.
 
-Each format belongs to one modality: text is ``text``; FASTA, CSV and TSV are ``protein``.
+Each format belongs to one modality: text is ``text``; FASTA, CSV and TSV are ``protein``; image
+is ``image``. :func:`open_input` reads the text formats; images are read by
+:func:`models.data.images.read_images`, which also takes directories and globs.
 """
 
 from __future__ import annotations
@@ -17,14 +23,19 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from models.data.images import IMAGE_SUFFIXES, sniff_image_format
 from models.data.text import UTF8_BOM, read_source_bytes
 from models.errors import UsageError
 
-FORMAT_MODALITY = {"text": "text", "fasta": "protein", "csv": "protein", "tsv": "protein"}
+FORMAT_MODALITY = {
+    "text": "text", "fasta": "protein", "csv": "protein", "tsv": "protein", "image": "image",
+}
 SUFFIX_FORMAT = {
     ".fasta": "fasta", ".fa": "fasta", ".faa": "fasta", ".fas": "fasta",
-    ".csv": "csv", ".tsv": "tsv", ".txt": "text",
+    ".csv": "csv", ".tsv": "tsv", ".txt": "text", ".npz": "image",
+    **{suffix: "image" for suffix in IMAGE_SUFFIXES},
 }
+_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,7 @@ class RawInput:
 
 
 def format_from_name(path: str) -> str | None:
-    """The format a file name announces (rule 2), or None."""
+    """The format a file name announces (rule 3), or None."""
     name = path.lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -55,9 +66,55 @@ def format_from_name(path: str) -> str | None:
 
 
 def sniff_format(data: bytes) -> str:
-    """Rule 3: ``fasta`` when the first non-blank character is ``>``, else ``text``."""
+    """Rule 4: ``image`` for image or ``.npz`` magic bytes; ``fasta`` when the first non-blank
+    character is ``>``; else ``text``."""
+    if sniff_image_format(data) is not None:
+        return "image"
     head = data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
     return "fasta" if head.lstrip()[:1] == b">" else "text"
+
+
+def is_image_source(source: str | os.PathLike[str], format: str | None = None,
+                    head: bytes | None = None) -> bool:
+    """Whether a source holds images (rules 1 to 4), without reading more than its first bytes.
+
+    Args:
+        source: a path, a directory, a glob pattern, or ``"-"`` for stdin.
+        format: an explicit format (rule 1), or None.
+        head: the first bytes of the data (needed for stdin); for a file they are read here, and
+            a missing file is not an image source, so the text reader reports it.
+
+    Raises:
+        UsageError: an unknown explicit format.
+    """
+    _check_format(format)
+    if format is not None:
+        return format == "image"
+    path = os.fsdecode(os.fspath(source))
+    if path != "-":
+        if os.path.isdir(path) or (not os.path.exists(path) and _GLOB_CHARS & set(path)):
+            return True
+        named = format_from_name(path)
+        if named is not None:
+            return named == "image"
+        if head is None:
+            head = _file_head(path)
+    return sniff_image_format(head or b"") is not None
+
+
+def _file_head(path: str, size: int = 16) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
+
+
+def _check_format(format: str | None) -> None:
+    if format is not None and format not in FORMAT_MODALITY:
+        raise UsageError(
+            f"unknown input format {format!r}", hint=f"use one of: {', '.join(FORMAT_MODALITY)}"
+        )
 
 
 def open_input(
@@ -74,10 +131,7 @@ def open_input(
         UsageError: an unknown explicit format.
         InputDataError: the source cannot be read (see :func:`read_source_bytes`).
     """
-    if format is not None and format not in FORMAT_MODALITY:
-        raise UsageError(
-            f"unknown input format {format!r}", hint=f"use one of: {', '.join(FORMAT_MODALITY)}"
-        )
+    _check_format(format)
     data, name = read_source_bytes(source, stdin=stdin)
     path = os.fsdecode(os.fspath(source))
     chosen = format or (None if path == "-" else format_from_name(path)) or sniff_format(data)

@@ -226,14 +226,40 @@ def to_uint8(x: Any) -> np.ndarray:
 
 def save_png(x: Any, path: str | os.PathLike[str]) -> None:
     """Write a model image (3, H, W) in [-1, 1] to ``path`` as an RGB PNG."""
-    Image.fromarray(to_uint8(x), mode="RGB").save(path, format="PNG")
+    save_rgb_png(to_uint8(x), path)
+
+
+def tile_images(rows: Sequence[Sequence[Any]], gap: int = 2) -> np.ndarray:
+    """Lay model images out as a grid: one list of images per row, white gaps between them.
+
+    Args:
+        rows: rows of (3, H, W) images in [-1, 1], all of one size; shorter rows are left-aligned.
+        gap: pixels of white between neighbouring images and around the edge.
+
+    Returns:
+        uint8 (rows (H + gap) + gap, columns (W + gap) + gap, 3), the widest row setting the width.
+    """
+    tiles = [[to_uint8(x) for x in row] for row in rows]
+    H, W = tiles[0][0].shape[:2]
+    n_cols = max(len(row) for row in tiles)
+    grid = np.full((len(tiles) * (H + gap) + gap, n_cols * (W + gap) + gap, 3), 255, np.uint8)
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            top, left = gap + r * (H + gap), gap + c * (W + gap)
+            grid[top : top + H, left : left + W] = tile
+    return grid
+
+
+def save_rgb_png(pixels: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write uint8 (H, W, 3) pixels to ``path`` as an RGB PNG."""
+    Image.fromarray(pixels, mode="RGB").save(path, format="PNG")
 
 
 def image_dataset(
     sources: Sequence[str | os.PathLike[str]],
     resolution: int,
     *,
-    labels: bool = False,
+    labels: bool | None = False,
     on_note: Callable[[str], None] | None = None,
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
     stdin: BinaryIO | None = None,
@@ -241,8 +267,11 @@ def image_dataset(
     """Read images into a training dataset, like :func:`models.data.datasets.text_dataset`.
 
     Args:
-        sources, resolution, labels, max_image_pixels, stdin: as for :func:`read_images`.
-        on_note: receives one line when directories held files without an image suffix.
+        sources, resolution, max_image_pixels, stdin: as for :func:`read_images`.
+        labels: True requires a label for every image (as :func:`read_images`); None uses the
+            labels when every image has one and there are at least two classes, else none.
+        on_note: receives one line when directories held files without an image suffix, and
+            one line naming the classes when ``labels`` is None and labels are used.
 
     Returns:
         ``(dataset, classes, fingerprint)``: a :class:`models.training.Dataset` of float32
@@ -258,10 +287,16 @@ def image_dataset(
     from models.training import Dataset
 
     result = read_images(
-        sources, resolution, labels=labels, max_image_pixels=max_image_pixels, stdin=stdin
+        sources, resolution, labels=bool(labels), max_image_pixels=max_image_pixels, stdin=stdin
     )
     if result.skipped_files and on_note:
         on_note(f"skipped {result.skipped_files} file(s) without an image suffix in directories")
+    if labels is None:
+        found = {r.label for r in result.records}
+        labels = None not in found and len(found) > 1
+        if labels and on_note:
+            on_note(f"training a classifier head on {len(found)} classes from the labels "
+                    f"(class sub-folders or .npz labels): {', '.join(sorted(found, key=_label_order))}")
     digest = hashlib.sha256()
     for rec in result.records:
         digest.update(f"{rec.label if labels else ''}\t".encode())

@@ -22,6 +22,7 @@ from models.data.images import (
     read_images,
     save_png,
     sniff_image_format,
+    tile_images,
     to_model_input,
     to_uint8,
 )
@@ -473,3 +474,27 @@ def test_dataset_fingerprint_is_stable_and_content_based(tmp_path: Path) -> None
 
     assert image_dataset([a], 4)[2] == first
     assert image_dataset([b], 4)[2] != first
+
+
+def test_labels_are_used_when_every_image_has_one(class_folder: Path) -> None:
+    notes: list[str] = []
+    unlabelled = image_dataset([class_folder], 4, labels=None)
+    (class_folder / "loose.png").unlink()
+    dataset, classes, _ = image_dataset([class_folder], 4, labels=None, on_note=notes.append)
+    single, single_classes, _ = image_dataset([class_folder / "cat"], 4, labels=None)
+
+    assert unlabelled[1] == () and unlabelled[0].targets == {}
+    assert classes == ("cat", "dog") and dataset.targets["label"].tolist() == [0, 0, 1, 1]
+    assert any("2 classes" in n for n in notes)
+    assert single_classes == () and single.targets == {}  # labels of a sub-folder: none
+
+
+def test_tile_images_lays_rows_out_with_white_gaps() -> None:
+    black = -np.ones((3, 2, 3), np.float32)  # (3, H=2, W=3)
+
+    grid = tile_images([[black, black], [black]], gap=1)
+
+    assert grid.shape == (2 * (2 + 1) + 1, 2 * (3 + 1) + 1, 3) and grid.dtype == np.uint8
+    assert (grid[1:3, 1:4] == 0).all() and (grid[1:3, 5:8] == 0).all() and (grid[4:6, 1:4] == 0).all()
+    assert (grid[4:6, 5:8] == 255).all()  # the short row leaves white
+    assert (grid[0] == 255).all() and (grid[:, 4] == 255).all()
