@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import random
 import shlex
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 
@@ -34,6 +37,11 @@ def run(cmd: list[str], log: list[str], stdin: str | None = None) -> list[str]:
 
 def read(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def unseen(lines: list[str], seen: set[str]) -> list[str]:
+    """``lines`` without those in ``seen`` and without repeats, in their first order."""
+    return [line for line in dict.fromkeys(lines) if line not in seen]
 
 
 def external_classifier(pos: list[str], neg: list[str]):
@@ -62,7 +70,10 @@ def main() -> None:
     data = Path(args.shared) / "data" / "yelp_sentiment"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    neg, pos = read(data / "sentiment.test.0"), read(data / "sentiment.test.1")
+    train_set = set(read(data / "sentiment.dev.0")) | set(read(data / "sentiment.dev.1"))
+    # Held out means never seen in training: drop test lines that also occur in dev, and repeats.
+    neg = unseen(read(data / "sentiment.test.0"), train_set)
+    pos = unseen(read(data / "sentiment.test.1"), train_set)
     rng = random.Random(args.seed)
     rng.shuffle(neg)
     rng.shuffle(pos)
@@ -73,14 +84,19 @@ def main() -> None:
     clf_check = clf.score(neg[500:1000] + pos[500:1000], [0] * 500 + [1] * 500)
 
     E, M, log = args.eddpm, ["--model", args.model], []
-    report: dict = {"model": args.model, "classifier_accuracy_heldout": clf_check}
+    report: dict = {
+        "model": args.model,
+        "classifier_accuracy_heldout": clf_check,
+        "test_pool_unseen": {"neg": len(neg), "pos": len(pos)},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "torch": metadata.version("torch"), "eddpm": metadata.version("eddpm")},
+    }
 
     recon = run([E, "reconstruct", str(out / "test1000.txt"), *M], log)
     report["recon_bleu"] = sacrebleu.corpus_bleu(recon, [eval_lines]).score
     report["recon_exact"] = sum(a == b for a, b in zip(recon, eval_lines)) / len(eval_lines)
     report["recon_examples"] = list(zip(eval_lines[:8], recon[:8]))
 
-    train_set = set(read(data / "sentiment.dev.0")) | set(read(data / "sentiment.dev.1"))
     for name, extra in (("greedy", []), ("sampled", ["--temperature", "1.0", "--top-p", "0.9"])):
         gen = run([E, "generate", "-n", "20", "--seed", str(args.seed), *extra, *M], log)
         report[f"generate_{name}"] = gen
@@ -113,7 +129,54 @@ def main() -> None:
             }
     report["commands"] = log
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out / "results_text.md").write_text(markdown(report), encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, (list, dict))}, indent=2))
+
+
+def markdown(r: dict) -> str:
+    """The text section of docs/results.md, from a report."""
+    m = r["machine"]
+    lines = [
+        "## Text: Yelp review sentences",
+        "",
+        f"Model `{r['model']}`, evaluated by `benchmarks/text_yelp.py` on {m['cpus']} CPU cores "
+        f"({m['platform']}), eddpm {m['eddpm']}, torch {m['torch']}. Held-out pool: test lines "
+        f"that never occur in the training files ({r['test_pool_unseen']['neg']} negative, "
+        f"{r['test_pool_unseen']['pos']} positive after removing repeats).",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| reconstruction BLEU, 1,000 held-out sentences (sacrebleu corpus, greedy from mu) "
+        f"| {r['recon_bleu']:.1f} |",
+        f"| reconstruction exact match | {100 * r['recon_exact']:.1f}% |",
+        f"| external sentiment classifier, held-out accuracy | "
+        f"{100 * r['classifier_accuracy_heldout']:.1f}% |",
+    ]
+    for name in ("greedy", "sampled"):
+        lines.append(
+            f"| generate ({name}): novel / distinct / judged positive | "
+            f"{100 * r[f'generate_{name}_novel']:.0f}% / {100 * r[f'generate_{name}_distinct']:.0f}%"
+            f" / {100 * r[f'generate_{name}_positive_rate']:.0f}% |"
+        )
+    lines += ["", "Edits toward the other sentiment (10 negative and 10 positive inputs):", "",
+              "| method @ strength | success (external classifier) | BLEU to input |", "|---|---|---|"]
+    for key, e in r["edits"].items():
+        lines.append(f"| {key} | {100 * e['success']:.0f}% | {e['bleu_to_input']:.1f} |")
+    lines += ["", "Reconstructions (input, then output):", "", "```"]
+    for a, b in r["recon_examples"]:
+        lines += [f"  {a}", f"> {b}"]
+    lines += ["```", "", "Generated, DDIM 50 steps, greedy decoding:", "", "```",
+              *r["generate_greedy"], "```", "", "Generated, DDIM, nucleus sampling (top-p 0.9):",
+              "", "```", *r["generate_sampled"], "```", "", "Generated, DDPM 1000 steps:", "",
+              "```", *r["generate_ddpm"], "```", "", "Interpolations (negative to positive):", ""]
+    for path in r["interpolations"]:
+        lines += ["```", *path, "```", ""]
+    best = max(r["edits"], key=lambda k: r["edits"][k]["success"])
+    lines += [f"Edits with {best} (input, then output):", "", "```"]
+    for a, b in r["edits"][best]["pairs"]:
+        lines += [f"  {a}", f"> {b}"]
+    lines += ["```", "", "Commands, with wall times:", "", "```", *r["commands"], "```", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
