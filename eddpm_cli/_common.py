@@ -105,7 +105,7 @@ def model_dir_for(model: Path | None, modality: str) -> Path:
         raise fail(
             f"{model_dir} is {'an' if found[0] in 'aeiou' else 'a'} {found} model, but the input "
             f"is {modality} data",
-            hint=f"pass a {modality} model with --model, or an input of the model's kind",
+            hint=f"pass {'an' if modality[0] in 'aeiou' else 'a'} {modality} model with --model, or an input of the model's kind",
         )
     return model_dir
 

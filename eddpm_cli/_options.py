@@ -77,11 +77,24 @@ ModalityOpt = Annotated[
 ]
 
 
+def check_finite(**options: float | None) -> None:
+    """Exit 2 when a numeric option is NaN or infinite (Typer accepts both as floats);
+    keyword names are the options' names with ``_`` for ``-``."""
+    import math
+
+    from eddpm_cli._errors import fail
+
+    for name, value in options.items():
+        if value is not None and not math.isfinite(value):
+            raise fail(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+
+
 def decode_options(modality: str, temperature: float, top_p: float, max_length: int | None,
                    pixel_steps: int | None = None) -> dict:
     """Decoder keyword arguments of the model's modality from the shared options."""
     from eddpm_cli._errors import fail
 
+    check_finite(temperature=temperature, top_p=top_p)
     if modality == "image":
         return {"pixel_steps": pixel_steps}
     if pixel_steps is not None:

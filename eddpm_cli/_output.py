@@ -87,6 +87,9 @@ def numbered_ids(prefix: str, n: int) -> list[str]:
 
 def refuse_binary_tty(output: Path | None) -> None:
     """Exit 2 before any work when binary output would go to a terminal."""
+    if output is not None and output.is_dir():
+        raise fail(f"-o {output} is a directory, expected a file name",
+                   hint=f"for example -o {output / 'embeddings.npy'}")
     if output is None and sys.stdout.isatty():
         raise fail(
             "refusing to write binary .npy to a terminal; redirect stdout or use -o FILE",

@@ -13,7 +13,8 @@ from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
     DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
     MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
-    SequenceColumnOpt, StepsOpt, TemperatureOpt, TopPOpt, decode_options, format_value,
+    SequenceColumnOpt, StepsOpt, TemperatureOpt, TopPOpt, check_finite, decode_options,
+    format_value,
 )
 
 # Fraction of the diffusion schedule inverted before guided denoising, per modality. Proteins stay
@@ -57,6 +58,7 @@ def edit(
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import check_image_out, write_results
 
+    check_finite(strength=strength, target=target, start=start)
     inputs, net = read_with_model(
         sources, model, device, format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels,

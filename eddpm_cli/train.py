@@ -64,6 +64,9 @@ def train(
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     setup_logging()
+    from models import config as cfg
+
+    cfg.TrainConfig(**overrides)  # refuse impossible values before reading data or writing
     from models.training import check_mixed_precision
 
     if "mixed_precision" in overrides:
@@ -85,8 +88,6 @@ def train(
         return
     if not data:
         raise fail("missing option '--data'", hint="eddpm train --data reviews.txt")
-
-    from models import config as cfg
 
     reading = {"format": format_value(input_format), "sequence_column": sequence_column,
                "id_column": id_column, "label_columns": list(label_column or []),
@@ -114,6 +115,9 @@ def train(
 
 
 def _check_new_run_dir(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise fail(f"--out {out_dir} is a file, expected a run directory",
+                   hint="choose another --out; a run is a directory of files")
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
         raise fail(
             f"run directory {out_dir} already exists",
@@ -155,8 +159,9 @@ def _check_options(modality: str, labels: bool, reading: dict, encoder, decoder)
         raise fail(f"{', '.join(protein_only)} apply to protein inputs (FASTA, CSV, TSV), and --data is {modality}",
                    hint=hint)
     if modality == "protein" and labels:
-        raise fail("--labels is for text; protein labels come from --label-column",
-                   hint="eddpm train --data fitness.csv --label-column fitness")
+        raise fail("--labels is for text, and --data was read as a protein table (by its name)",
+                   hint="for LABEL<TAB>TEXT lines in a .tsv file add --format text; for protein "
+                        "fitness labels use --label-column, e.g. --data fitness.csv --label-column fitness")
     if modality != "text" and (encoder is not None or decoder is not None):
         raise fail(f"--encoder and --decoder take pretrained text models; the --data is {modality}")
     if modality != "image" and reading["max_image_pixels"] != DEFAULT_MAX_IMAGE_PIXELS:

@@ -33,6 +33,18 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _share_like_a_new_file(path: Path, directory: bool = False) -> None:
+    """Give a file made by ``tempfile`` (mode 0600, or 0700 for a directory) the mode a plain
+    ``open`` or ``mkdir`` would have given it under the current umask, so results can be shared."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
@@ -43,6 +55,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _share_like_a_new_file(tmp_path)  # after the block: writers may recreate the file
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -200,6 +213,7 @@ def save_state(directory: Path, state: dict[str, Any]) -> None:
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"refusing to save training state: {name} has non-finite values")
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    _share_like_a_new_file(tmp, directory=True)
     try:
         save_file(tensors, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps(skeleton), encoding="utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,27 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0 means no time limit
     seed: int = 0
     mixed_precision: str = "no"
+
+    def __post_init__(self) -> None:
+        """Refuse values no run can use, naming the option (CLI flag or config key)."""
+        checks = (
+            ("batch_size", "--batch-size", self.batch_size >= 1, "a positive integer"),
+            ("max_steps", "--max-steps", self.max_steps >= 1, "a positive integer"),
+            ("lr", "--lr", math.isfinite(self.lr) and self.lr > 0, "a positive finite number"),
+            ("ema_decay", "--ema", 0.0 <= self.ema_decay < 1.0, "in [0, 1) (0 turns EMA off)"),
+            ("max_minutes", "--max-minutes",
+             math.isfinite(self.max_minutes) and self.max_minutes >= 0, "0 (no limit) or more"),
+            ("warmup_steps", None, self.warmup_steps >= 0, "0 or more"),
+            ("grad_clip", None, self.grad_clip >= 0, "0 or more"),
+            ("weight_decay", None, self.weight_decay >= 0, "0 or more"),
+            ("val_fraction", None, 0.0 <= self.val_fraction < 1.0, "in [0, 1)"),
+            ("eval_every", None, self.eval_every >= 1, "a positive integer"),
+            ("save_every", None, self.save_every >= 1, "a positive integer"),
+        )
+        for key, flag, ok, wanted in checks:
+            if not ok:
+                name = f"{flag} (train.{key})" if flag else f"train.{key}"
+                raise UsageError(f"{name} must be {wanted}, got {getattr(self, key)!r}")
 
 
 CODEC_CONFIGS: dict[str, type] = {"text": TextCodecConfig, "image": ImageCodecConfig,

@@ -49,7 +49,7 @@ def read_latent_file(source: str) -> tuple[np.ndarray, list[str] | None]:
         raise InputDataError(f"{name}: expected a numeric (N, D) array, got {loaded.dtype} {loaded.shape}")
     bad = np.flatnonzero(~np.isfinite(loaded).all(axis=1))
     if bad.size:
-        raise InputDataError(f"{name}: row {int(bad[0])} has NaN or infinite values")
+        raise InputDataError(f"{name}: row {int(bad[0]) + 1} has NaN or infinite values")
     if loaded.shape[0] == 0:
         raise InputDataError(f"no examples found in {name}")
     if ids is not None and (ids.dtype.kind != "U" or ids.shape != (loaded.shape[0],)):
