@@ -29,14 +29,42 @@ def length_batches(model, examples: Sequence[Any], batch_size: int) -> Iterator[
         yield order[i : i + batch_size]
 
 
+def _example_key(example: Any) -> Any:
+    """A hashable key equal for equal examples (strings; arrays by shape, dtype and bytes)."""
+    if isinstance(example, (str, bytes)):
+        return example
+    if isinstance(example, torch.Tensor):
+        example = example.detach().cpu().numpy()
+    if isinstance(example, np.ndarray):
+        return (example.shape, example.dtype.str, example.tobytes())
+    return id(example)  # unknown kind: never merged
+
+
+def unique_examples(examples: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """The distinct examples in first-seen order, and for each input the index of its copy."""
+    first: dict[Any, int] = {}
+    inverse = np.empty(len(examples), dtype=np.int64)
+    for i, example in enumerate(examples):
+        inverse[i] = first.setdefault(_example_key(example), len(first))
+    kept = [None] * len(first)
+    for i in range(len(examples) - 1, -1, -1):
+        kept[inverse[i]] = examples[i]
+    return kept, inverse
+
+
 @torch.inference_mode()
 def encode(model, examples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
-    """mu(x) for every example: float32 array (N, D), rows in input order, no noise."""
-    out = np.zeros((len(examples), model.config.prior.latent_dim), dtype=np.float32)
-    for index in length_batches(model, examples, batch_size):
-        batch = to_device(model.collate([examples[i] for i in index]), _device(model))
+    """mu(x) for every example: float32 array (N, D), rows in input order, no noise.
+
+    Equal examples are encoded once, so they get bit-identical rows wherever they stand (a
+    batched matmul may round a row differently by its position in the batch).
+    """
+    distinct, inverse = unique_examples(examples)
+    out = np.zeros((len(distinct), model.config.prior.latent_dim), dtype=np.float32)
+    for index in length_batches(model, distinct, batch_size):
+        batch = to_device(model.collate([distinct[i] for i in index]), _device(model))
         out[index] = model.encode(batch).float().cpu().numpy()
-    return out
+    return out[inverse]
 
 
 @torch.inference_mode()

@@ -69,6 +69,22 @@ def test_deterministic_run_to_run(cli, tiny_text_model: Path, texts_file: Path) 
     assert first.stdout_bytes == second.stdout_bytes
 
 
+def test_repeated_inputs_give_bit_identical_rows(cli, tiny_text_model: Path, sample_texts: list[str],
+                                                 tmp_path: Path) -> None:
+    # Copies at different batch positions (and in different batches) must not differ in the
+    # last bits; the file mixes them with other lines of other lengths.
+    lines = [sample_texts[0]] * 7 + sample_texts[1:] + [sample_texts[0]] * 5
+    source = tmp_path / "repeats.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    rows = _array(cli.ok(cli("encode", source, "--batch-size", 4, "--model", tiny_text_model)))
+
+    assert rows.shape[0] == len(lines)
+    for i, line in enumerate(lines):
+        if line == sample_texts[0]:
+            np.testing.assert_array_equal(rows[i], rows[0])
+
+
 def test_rows_follow_input_order(cli, tiny_text_model: Path, sample_texts: list[str],
                                  tmp_path: Path) -> None:
     forward = tmp_path / "forward.txt"
