@@ -105,7 +105,10 @@ def model_dir_for(model: Path | None, modality: str) -> Path:
         raise fail(
             f"{model_dir} is {'an' if found[0] in 'aeiou' else 'a'} {found} model, but the input "
             f"is {modality} data",
-            hint=f"pass {'an' if modality[0] in 'aeiou' else 'a'} {modality} model with --model, or an input of the model's kind",
+            hint=(f"if the input is {found} data, say so with --format (e.g. --format csv for a "
+                  "table on stdin)" if found == "protein" and modality == "text" else
+                  f"pass {'an' if modality[0] in 'aeiou' else 'a'} {modality} model with --model, "
+                  "or an input of the model's kind"),
         )
     return model_dir
 

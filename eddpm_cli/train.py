@@ -156,7 +156,8 @@ def _check_options(modality: str, labels: bool, reading: dict, encoder, decoder)
     if modality != "protein" and protein_only:
         hint = ("image labels come from class sub-folders (DIR/CLASS/x.png) or .npz labels"
                 if modality == "image" else "for text labels use --labels with LABEL<TAB>TEXT lines")
-        raise fail(f"{', '.join(protein_only)} apply to protein inputs (FASTA, CSV, TSV), and --data is {modality}",
+        verb = "applies" if len(protein_only) == 1 else "apply"
+        raise fail(f"{', '.join(protein_only)} {verb} to protein inputs (FASTA, CSV, TSV), and --data is {modality}",
                    hint=hint)
     if modality == "protein" and labels:
         raise fail("--labels is for text, and --data was read as a protein table (by its name)",
