@@ -95,7 +95,7 @@ def test_train_labels_flag_requires_a_label_for_every_image(cli, images: Path, t
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["--label-column", "x"], ["apply to protein inputs", "--data is image"]),
+        (["--label-column", "x"], ["applies to protein inputs", "--data is image"]),
         (["--encoder", "somewhere"], ["take pretrained text models", "image"]),
         (["--preset", "paper"], ["unknown preset 'paper' for image"]),
     ],

@@ -83,7 +83,7 @@ def test_train_option_errors(cli, tmp_path: Path, args: list[str], fragments: li
 def test_train_text_refuses_protein_options(cli, texts_file: Path, tmp_path: Path) -> None:
     result = cli("train", "--data", texts_file, "--label-column", "fitness", "--out", tmp_path / "r")
 
-    cli.usage_error(result, "--label-column apply to protein inputs")
+    cli.usage_error(result, "--label-column applies to protein inputs")
 
 
 def test_train_refuses_mixed_modalities(cli, texts_file: Path, cases_dir: Path, tmp_path: Path) -> None:
