@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from _bench import thread_env
 
 RESOLUTION = 32  # data and classifier resolution; a model of another size resizes on reading
 SCRIPT = "benchmarks/image_quality.py"  # how the helper subcommands are shown in the report
@@ -111,12 +112,7 @@ class Runner:
     def __init__(self, eddpm: str, threads: int) -> None:
         self.eddpm_exe = eddpm
         self.threads = threads
-        self.env = {
-            **os.environ,
-            "HF_HUB_OFFLINE": "1",
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
-        }
+        self.env = thread_env(threads)
 
     def eddpm(self, args: list[str], log: list[dict]) -> tuple[str, str]:
         """Run ``eddpm ARGS``; return (stdout, stderr)."""

@@ -48,6 +48,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from _bench import thread_env
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 VARIANTS = ("eddpm", "ae")
@@ -63,12 +64,7 @@ class Runner:
     def __init__(self, eddpm: str, threads: int) -> None:
         self.eddpm = eddpm
         self.threads = threads
-        self.env = {
-            **os.environ,
-            "HF_HUB_OFFLINE": "1",
-            "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads),
-        }
+        self.env = thread_env(threads)
 
     def __call__(
         self, args: list[str], log: list[dict], stdout_path: Path | None = None

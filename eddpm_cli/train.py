@@ -157,12 +157,14 @@ def _check_options(modality: str, labels: bool, reading: dict, encoder, decoder)
         hint = ("image labels come from class sub-folders (DIR/CLASS/x.png) or .npz labels"
                 if modality == "image" else "for text labels use --labels with LABEL<TAB>TEXT lines")
         verb = "applies" if len(protein_only) == 1 else "apply"
-        raise fail(f"{', '.join(protein_only)} {verb} to protein inputs (FASTA, CSV, TSV), and --data is {modality}",
+        raise fail(f"{', '.join(protein_only)} {verb} to protein inputs (FASTA, CSV, TSV), "
+                   f"and --data is {modality}",
                    hint=hint)
     if modality == "protein" and labels:
         raise fail("--labels is for text, and --data was read as a protein table (by its name)",
                    hint="for LABEL<TAB>TEXT lines in a .tsv file add --format text; for protein "
-                        "fitness labels use --label-column, e.g. --data fitness.csv --label-column fitness")
+                        "fitness labels use --label-column, e.g. --data fitness.csv "
+                        "--label-column fitness")
     if modality != "text" and (encoder is not None or decoder is not None):
         raise fail(f"--encoder and --decoder take pretrained text models; the --data is {modality}")
     if modality != "image" and reading["max_image_pixels"] != DEFAULT_MAX_IMAGE_PIXELS:

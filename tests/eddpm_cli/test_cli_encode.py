@@ -69,8 +69,8 @@ def test_deterministic_run_to_run(cli, tiny_text_model: Path, texts_file: Path) 
     assert first.stdout_bytes == second.stdout_bytes
 
 
-def test_repeated_inputs_give_bit_identical_rows(cli, tiny_text_model: Path, sample_texts: list[str],
-                                                 tmp_path: Path) -> None:
+def test_repeated_inputs_give_bit_identical_rows(cli, tiny_text_model: Path,
+                                                 sample_texts: list[str], tmp_path: Path) -> None:
     # Copies at different batch positions (and in different batches) must not differ in the
     # last bits; the file mixes them with other lines of other lengths.
     lines = [sample_texts[0]] * 7 + sample_texts[1:] + [sample_texts[0]] * 5

@@ -25,7 +25,8 @@ import pytest
         (["--max-minutes", "-1"], "--max-minutes"),
     ],
 )
-def test_train_refuses_impossible_values_before_writing(cli, texts_file, tmp_path, option, fragment):
+def test_train_refuses_impossible_values_before_writing(cli, texts_file, tmp_path, option,
+                                                        fragment):
     out = tmp_path / "run"
     result = cli("train", "--data", texts_file, "--preset", "tiny", "--out", out, *option)
     cli.usage_error(result, fragment)

@@ -48,7 +48,8 @@ def test_encoder_is_minilm_with_its_own_tokenizer(minilm_run: Path, minilm_dir: 
     assert encoder["vocab_size"] == pretrained["vocab_size"]
 
 
-def test_pretrained_weights_were_loaded_not_reinitialised(minilm_run: Path, minilm_dir: Path) -> None:
+def test_pretrained_weights_were_loaded_not_reinitialised(minilm_run: Path,
+                                                          minilm_dir: Path) -> None:
     # Three small steps move the word embeddings only slightly: they stay close to MiniLM's and
     # far from a fresh initialisation (whose correlation with them would be about 0).
     from safetensors import safe_open
