@@ -226,6 +226,18 @@ def save_state(directory: Path, state: dict[str, Any]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_partial_writes(directory: Path, state_name: str) -> None:
+    """Delete what a killed writer left in ``directory``: the temporary files of
+    :func:`atomic_path` and the half-written directories of :func:`save_state` for the state
+    ``state_name``. Call it only while no other process writes there (before a resumed run)."""
+    directory = Path(directory)
+    for path in directory.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+    for path in directory.glob(f".{state_name}.*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def load_state(directory: Path) -> dict[str, Any]:
     """Load a state saved by :func:`save_state` (falls back to ``.old`` after a kill mid-swap).
 

@@ -206,6 +206,7 @@ class Trainer:
     def resume(self) -> None:
         """Restore everything from ``run_dir/trainer`` and the metrics written up to that step."""
         self.load_state_dict(ckpt.load_state(self.run_dir / TRAINER_DIR))
+        ckpt.remove_partial_writes(self.run_dir, TRAINER_DIR)
         path = self.run_dir / "metrics.jsonl"
         if path.exists():
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -15,6 +15,8 @@ from typer.testing import CliRunner, Result
 
 from eddpm_cli.app import app
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
 # Three short reviews in the style of examples/reviews.txt (no labels), used as inputs.
 SAMPLE_TEXTS = [
     "the soup was warm and the bread was fresh .",
@@ -55,6 +57,13 @@ class Cli:
         for fragment in fragments:
             assert fragment in errors[0], f"{fragment!r} not in {errors[0]!r}"
         return errors[0]
+
+
+def review_texts(path: Path, n: int) -> Path:
+    """Write the first ``n`` reviews of examples/reviews.txt to ``path``, text only (no labels)."""
+    lines = (EXAMPLES / "reviews.txt").read_text(encoding="utf-8").splitlines()
+    path.write_text("".join(ln.split("\t", 1)[1] + "\n" for ln in lines[:n]), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="session")

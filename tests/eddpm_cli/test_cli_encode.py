@@ -6,12 +6,14 @@ import io
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 EDDPM = Path(sys.executable).with_name("eddpm")
 
@@ -208,3 +210,24 @@ def test_refuses_binary_on_a_terminal(tiny_text_model: Path, texts_file: Path) -
     assert b"refusing to write binary .npy to a terminal" in stderr
     assert stderr.decode().splitlines()[0].startswith("eddpm: error:")
     assert written == b""
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_checkpoint_runs_on_cpu_in_fp32(
+    cli, tiny_text_model: Path, texts_file: Path, tmp_path: Path, dtype: torch.dtype
+) -> None:
+    """Weights saved from a GPU run in bf16 or fp16 load into the fp32 model on a CPU."""
+    from safetensors.torch import load_file, save_file
+
+    half = tmp_path / "half"
+    shutil.copytree(tiny_text_model, half)
+    weights = load_file(str(half / "model.safetensors"))
+    save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in weights.items()},
+              str(half / "model.safetensors"))
+    reference = np.load(io.BytesIO(cli.ok(cli("encode", texts_file, "-m", tiny_text_model)).stdout_bytes))
+
+    rows = np.load(io.BytesIO(cli.ok(cli("encode", texts_file, "-m", half)).stdout_bytes))
+
+    assert rows.dtype == np.float32
+    np.testing.assert_allclose(rows, reference, atol=0.05 * np.abs(reference).max())
+    cli.ok(cli("generate", "-m", half, "-n", 2))

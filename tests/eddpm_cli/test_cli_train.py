@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from .conftest import review_texts
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def small_data(tmp_path: Path) -> Path:
     """The first 24 reviews of examples/reviews.txt, text only (no labels)."""
-    lines = (REPO_ROOT / "examples" / "reviews.txt").read_text(encoding="utf-8").splitlines()
-    path = tmp_path / "small.txt"
-    path.write_text("".join(ln.split("\t", 1)[1] + "\n" for ln in lines[:24]), encoding="utf-8")
-    return path
+    return review_texts(tmp_path / "small.txt", 24)
 
 
 def _train(cli, data: Path, out: Path, *extra: object):

@@ -343,3 +343,18 @@ def test_load_state_errors(tmp_path):
     with pytest.raises(CheckpointError, match="corrupt training state") as info:
         ckpt.load_state(directory)
     assert_names_path(info, directory)
+
+
+def test_remove_partial_writes_deletes_what_a_kill_leaves(tmp_path):
+    from models.checkpoint import atomic_path, remove_partial_writes, save_state
+
+    save_state(tmp_path / "trainer", {"step": 3, "w": torch.zeros(2)})
+    (tmp_path / ".model.safetensors.abc.tmp").write_bytes(b"half")  # atomic_path's temporary
+    (tmp_path / ".trainer.xyz").mkdir()  # save_state's temporary directory
+    (tmp_path / ".trainer.xyz" / "state.safetensors").write_bytes(b"half")
+    with atomic_path(tmp_path / "kept.json") as tmp:
+        tmp.write_text("{}")
+
+    remove_partial_writes(tmp_path, "trainer")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.json", "trainer"]
