@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from eddpm_cli._errors import fail, state
 from eddpm_cli._options import DEFAULT_MAX_IMAGE_PIXELS
@@ -131,21 +131,29 @@ def load_for(
 def read_with_model(
     sources: list[str], model: Path | None, device_name: str | None, fmt: str | None = None,
     options: Any = None, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    check: Callable[[str], None] | None = None,
 ) -> tuple[Inputs, Any]:
     """Read a command's inputs and load the model of their modality.
 
     Text and protein inputs are read first, so a bad input fails before any model is looked
     for. Images need the model's resolution: the model directory is found and its config read
     (cheap), then every image is read and checked, and only then are the weights loaded.
+    ``check(modality)`` tests the command's modality-specific options before any model is
+    loaded; the reader's notes are shown only once it passes, so a usage error stands alone.
     """
     from eddpm_cli._inputs import probe, read_image_inputs, read_inputs
+    from eddpm_cli._output import held_messages
 
+    check = check or (lambda modality: None)
     found = probe(sources, fmt)
     if not found.images:
-        inputs = read_inputs(found.sources[0], fmt, options, found.stdin)
+        with held_messages():
+            inputs = read_inputs(found.sources[0], fmt, options, found.stdin)
+            check(inputs.modality)
         return inputs, load_for(model, inputs.modality, device_name, inputs.examples)
     from models.checkpoint import read_config
 
+    check("image")
     model_dir = model_dir_for(model, "image")
     inputs = read_image_inputs(found, read_config(model_dir).codec.resolution, max_image_pixels)
     return inputs, load(model_dir, device_name)

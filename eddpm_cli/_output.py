@@ -4,23 +4,49 @@ from __future__ import annotations
 
 import io
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from eddpm_cli._errors import fail, state
+
+
+_held: list[str] | None = None  # messages kept back by held_messages()
+
+
+def _message(line: str) -> None:
+    if _held is not None:
+        _held.append(line)
+        return
+    sys.stderr.write(line)
+    sys.stderr.flush()
 
 
 def note(message: str) -> None:
     """A message for people, on stderr (silenced by --quiet)."""
     if not state.quiet:
-        sys.stderr.write(f"eddpm: {message}\n")
-        sys.stderr.flush()
+        _message(f"eddpm: {message}\n")
 
 
 def warn(message: str) -> None:
     """A warning on stderr, shown even with --quiet."""
-    sys.stderr.write(f"eddpm: warning: {message}\n")
-    sys.stderr.flush()
+    _message(f"eddpm: warning: {message}\n")
+
+
+@contextmanager
+def held_messages() -> Iterator[None]:
+    """Keep notes and warnings back until the block succeeds; drop them if it fails, so that a
+    usage error found after reading the input is the only line the user sees."""
+    global _held
+    _held = []
+    try:
+        yield
+    except BaseException:
+        _held = None
+        raise
+    lines, _held = _held, None
+    for line in lines:
+        _message(line)
 
 
 def show_progress() -> bool:

@@ -59,16 +59,22 @@ def edit(
     from eddpm_cli._output import check_image_out, write_results
 
     check_finite(strength=strength, target=target, start=start)
+    checked: dict = {}
+
+    def check(modality: str) -> None:
+        checked["method"] = _check_edit_options(modality, method, toward, target, head, start)
+        checked["out"] = check_image_out(modality, out)
+        checked["options"] = decode_options(modality, temperature, top_p, max_length, pixel_steps)
+
     inputs, net = read_with_model(
         sources, model, device, format_value(input_format),
-        protein_options(sequence_column, id_column), max_image_pixels,
+        protein_options(sequence_column, id_column), max_image_pixels, check,
     )
     modality = inputs.modality
-    method = _check_edit_options(modality, method, toward, target, head, start)
-    out = check_image_out(modality, out)
+    method, out = checked["method"], checked["out"]
     from models import inference
 
-    options = decode_options(modality, temperature, top_p, max_length, pixel_steps)
+    options = checked["options"]
     if modality == "image":
         _edit_images(net, inputs, toward, 1.0 if strength is None else strength, pixel_steps,
                      batch_size, out)

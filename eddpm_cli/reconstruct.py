@@ -42,14 +42,19 @@ def reconstruct(
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import check_image_out, file_stems, grid_rows, note, write_images, write_results
 
+    checked: dict = {}
+
+    def check(modality: str) -> None:
+        checked["out"] = check_image_out(modality, out)
+        if exact and modality != "image":
+            raise fail(f"--exact is for image models; {modality} reconstructions decode mu directly")
+        checked["options"] = decode_options(modality, temperature, top_p, max_length, pixel_steps)
+
     inputs, net = read_with_model(
         sources, model, device, format_value(input_format),
-        protein_options(sequence_column, id_column), max_image_pixels,
+        protein_options(sequence_column, id_column), max_image_pixels, check,
     )
-    out = check_image_out(inputs.modality, out)
-    if exact and inputs.modality != "image":
-        raise fail(f"--exact is for image models; {inputs.modality} reconstructions decode mu directly")
-    options = decode_options(inputs.modality, temperature, top_p, max_length, pixel_steps)
+    out, options = checked["out"], checked["options"]
     from models import inference
 
     if exact:

@@ -362,3 +362,19 @@ def test_gzip_stdin_fasta(cli, tiny_protein_model: Path, cases_dir: Path) -> Non
     plain = cli.ok(_encode(cli, tiny_protein_model, cases_dir / C28))
 
     assert piped.stdout_bytes == plain.stdout_bytes
+
+
+def test_usage_error_after_reading_stands_alone(cli, tiny_protein_model: Path, tmp_path: Path) -> None:
+    """The reader's notes (here: J padding, a U read as X) are not printed before an error about
+    the command's options: the error line is the only message."""
+    fasta = tmp_path / "padded.fasta"
+    fasta.write_text(">a\nJJMKTAYIAKQRUQISFVKSHFSRQJJ\n", encoding="utf-8")
+
+    result = cli("edit", fasta, "-m", tiny_protein_model, "--method", "mean")
+
+    cli.usage_error(result, "--method mean")
+    assert [ln for ln in result.stderr.splitlines() if ln.startswith("eddpm:")] == [
+        ln for ln in result.stderr.splitlines() if ln.startswith("eddpm: error:")
+    ]
+    ok = cli.ok(cli("edit", fasta, "-m", tiny_protein_model, "--toward", "high"))
+    assert "J padding" in ok.stderr and "as X" in ok.stderr  # shown once the options pass
