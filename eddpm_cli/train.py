@@ -72,9 +72,9 @@ def train(
     if "mixed_precision" in overrides:
         check_mixed_precision(overrides["mixed_precision"])
     if resume is not None:
-        fixed = {"--preset": preset != Preset.small, "--config": config is not None, "--labels": labels,
+        fixed = {"--config": config is not None, "--labels": labels,
                  "--encoder": encoder is not None, "--decoder": decoder is not None,
-                 "--out": out is not None, "--lr": lr is not None, "--label-column": bool(label_column),
+                 "--out": out is not None, "--label-column": bool(label_column),
                  "--labels-csv": labels_csv is not None, "--format": input_format is not None,
                  "--sequence-column": sequence_column != "sequence", "--id-column": id_column is not None,
                  "--max-image-pixels": max_image_pixels != DEFAULT_MAX_IMAGE_PIXELS}
@@ -84,6 +84,8 @@ def train(
                 f"{', '.join(given)} cannot be changed when resuming; the run keeps its own settings",
                 hint=f"resume with: eddpm train --resume {resume} [--max-steps N] [--max-minutes M]",
             )
+        if preset != Preset.small:
+            overrides["preset"] = preset.value
         _resume(resume, data, overrides)
         return
     if not data:
@@ -330,13 +332,16 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
         raise fail(f"{run_dir} is not a resumable run (no run.json)")
     info = json.loads(info_path.read_text(encoding="utf-8"))
     train_cfg = TrainConfig(**info["train"])
-    for key in ("batch_size", "seed"):
-        if key in overrides and overrides[key] != getattr(train_cfg, key):
+    stored = {"batch_size": train_cfg.batch_size, "seed": train_cfg.seed, "lr": train_cfg.lr,
+              "preset": info.get("preset")}
+    for key, value in stored.items():
+        if key in overrides and overrides[key] != value:
             raise fail(
                 f"--{key.replace('_', '-')} {overrides[key]} conflicts with the run's stored value "
-                f"{getattr(train_cfg, key)}",
+                f"{value}",
                 hint="drop the option to resume, or start a new run with --out",
             )
+    overrides.pop("preset", None)
     train_cfg = dataclasses.replace(train_cfg, **overrides)
     info["train"] = dataclasses.asdict(train_cfg)
     ckpt.write_json(info_path, info)

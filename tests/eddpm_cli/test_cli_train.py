@@ -98,6 +98,24 @@ def test_resume_continues_to_more_steps(cli, small_data: Path, tmp_path: Path) -
     assert [f["step"] for f in info["finished"]] == [2, 4]
 
 
+@pytest.mark.parametrize(
+    "option, value, stored",
+    [("--preset", "base", "tiny"), ("--lr", "0.1", "0.002"), ("--batch-size", "7", "16"),
+     ("--seed", "5", "0")],
+)
+def test_resume_option_conflicting_with_the_run_names_both_values(
+    cli, small_data: Path, tmp_path: Path, option: str, value: str, stored: str
+) -> None:
+    out = tmp_path / "run"
+    cli.ok(_train(cli, small_data, out))
+    before = sorted(p.name for p in out.iterdir())
+
+    result = cli("train", "--resume", out, option, value, "--max-steps", 4)
+
+    cli.usage_error(result, f"{option} {value}", f"stored value {stored}")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
 def test_resume_with_other_data_exits_2(cli, small_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     cli.ok(_train(cli, small_data, out))
@@ -141,3 +159,20 @@ def test_c21_tied_weights_survive_the_save(cli, cases_dir: Path, tmp_path: Path)
     net = load_model(out)
     expected = inference.generate(net, 2, 3, "ddim", 5, 64, temperature=0.0, top_p=0.9, max_length=None)
     assert cli.lines(generated) == [re.sub(r"\r\n|\r|\n", " ", s) for s in expected]
+
+
+def test_c24_absurd_learning_rate_stops_at_the_first_non_finite_loss(
+    cli, cases_dir: Path, tmp_path: Path
+) -> None:
+    """C24 through the CLI: ``--lr 1e6`` turns the loss NaN at step 3 (seed 0); training stops
+    there with exit 3, one error line naming the step, and no checkpoint holding NaN."""
+    out = tmp_path / "run"
+
+    result = cli("train", "--data", cases_dir / "C21_tiny.txt", "--preset", "tiny", "--lr", "1e6",
+                 "--max-steps", 40, "--seed", 0, "--out", out)
+
+    assert result.exit_code == 3, result.stderr
+    assert result.stdout == ""
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("eddpm: error:")]
+    assert len(errors) == 1 and "non-finite" in errors[0] and re.search(r"step \d+", errors[0])
+    assert not (out / "model.safetensors").exists() and not (out / "trainer").exists()
