@@ -45,6 +45,10 @@ ModelOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same output.")]
 StepsOpt = Annotated[int, typer.Option("--steps", "-k", min=1, help="Latent sampler steps (DDIM, and DDIM inversion).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Examples per forward pass.")]
+TokensPerBatchOpt = Annotated[Optional[int], typer.Option(
+    "--tokens-per-batch", min=1,
+    help="Batch by a budget of padded tokens (text), residues (protein) or pixels (image) "
+         "instead of --batch-size: examples are sorted by length, output stays in input order.")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: cuda if present).")]
 TemperatureOpt = Annotated[
     float, typer.Option("--temperature", min=0.0, help="Decoder sampling temperature; 0 decodes greedily.")

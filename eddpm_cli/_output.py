@@ -6,7 +6,7 @@ import io
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 from eddpm_cli._errors import fail, state
 
@@ -123,28 +123,46 @@ def refuse_binary_tty(output: Path | None) -> None:
         )
 
 
-def write_binary(data: bytes, output: Path | None) -> None:
-    """Write bytes to ``output`` atomically (temp file + rename), or to stdout when None."""
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    from models.checkpoint import atomic_path
+def write_rows(chunks: Iterable[Any], shape: tuple[int, int], output: Path | None,
+               ids: Sequence[str] | None = None) -> None:
+    """Write float32 row chunks as they come: one .npy of ``shape`` (to ``output`` atomically,
+    or to stdout), or with ``ids`` an .npz of ``latents`` and ``ids``, whose rows wait in a
+    temporary .npy on disk rather than in memory."""
+    import shutil
+    import tempfile
 
-    with atomic_path(output) as tmp:
-        tmp.write_bytes(data)
-
-
-def array_bytes(arrays: dict, npz: bool) -> bytes:
-    """Serialise arrays to .npy (the ``latents`` array only) or .npz bytes."""
     import numpy as np
 
-    buf = io.BytesIO()
-    if npz:
-        np.savez(buf, **arrays)
-    else:
-        np.save(buf, arrays["latents"], allow_pickle=False)
-    return buf.getvalue()
+    from models.checkpoint import atomic_path
+
+    def rows_to(handle: BinaryIO) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+                  "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(handle, header)
+        for chunk in chunks:
+            handle.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+        handle.flush()
+
+    if ids is None and output is None:
+        rows_to(sys.stdout.buffer)
+        return
+    if ids is None:
+        with atomic_path(output) as tmp, open(tmp, "wb") as handle:
+            rows_to(handle)
+        return
+    where = output.parent if output is not None else None
+    with tempfile.TemporaryDirectory(prefix=".eddpm-", dir=where) as scratch:
+        rows, archive = Path(scratch) / "latents.npy", Path(scratch) / "out.npz"
+        with open(rows, "wb") as handle:
+            rows_to(handle)
+        np.savez(archive, latents=np.load(rows, mmap_mode="r"), ids=np.array(ids))
+        if output is None:
+            with open(archive, "rb") as handle:
+                shutil.copyfileobj(handle, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            with atomic_path(output) as tmp:
+                shutil.copyfile(archive, tmp)
 
 
 def is_npz(output: Path | None, fmt: str | None) -> bool:

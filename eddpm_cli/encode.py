@@ -11,7 +11,7 @@ import typer
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
     DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
-    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, format_value,
+    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, TokensPerBatchOpt, format_value,
 )
 
 
@@ -31,23 +31,23 @@ def encode(
     max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     model: ModelOpt = None,
     batch_size: BatchOpt = 64,
+    tokens_per_batch: TokensPerBatchOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """Write an (N, D) float32 .npy (or .npz with ids: line<K>, record ids, or image paths) of
     encoder means, rows in input order."""
     from eddpm_cli._common import read_with_model
     from eddpm_cli._inputs import protein_options
-    from eddpm_cli._output import array_bytes, is_npz, refuse_binary_tty, write_binary
+    from eddpm_cli._output import is_npz, refuse_binary_tty, write_rows
 
     refuse_binary_tty(output)
     inputs, net = read_with_model(
         sources, model, device, format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels,
     )
-    import numpy as np
-
     from models import inference
 
-    latents = inference.encode(net, inputs.examples, batch_size)
+    chunks = inference.encode_chunks(net, inputs.examples, batch_size, tokens_per_batch)
     npz = is_npz(output, fmt.value if fmt else None)
-    write_binary(array_bytes({"latents": latents, "ids": np.array(inputs.ids)}, npz), output)
+    shape = (len(inputs.examples), net.config.prior.latent_dim)
+    write_rows(chunks, shape, output, inputs.ids if npz else None)

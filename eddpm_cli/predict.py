@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Iterator
 
 import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
     DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
-    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, format_value,
+    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, TokensPerBatchOpt, format_value,
 )
 
 
@@ -23,6 +23,7 @@ def predict(
     id_column: IdColumnOpt = None,
     max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     batch_size: BatchOpt = 64,
+    tokens_per_batch: TokensPerBatchOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """A header row, then one row per input: its id and every head's prediction from mu(x).
@@ -42,17 +43,31 @@ def predict(
     net.head()  # exits 2 with a hint when the model has no head
     from models import inference
 
-    predictions = inference.predict(net, inputs.examples, batch_size)
-    header, columns = ["id"], []
-    for name, values in predictions.items():
-        config = net.heads[name].config
-        if config.kind == "regression":
+    header = ["id"]
+    for name, head in net.heads.items():
+        config = head.config
+        if config.kind == "regression" or argmax:
             header.append(name)
-            columns.append([f"{v:.6g}" for v in values])
-        elif argmax:
-            header.append(name)
-            columns.append([config.classes[int(row.argmax())] for row in values])
         else:
             header.extend(f"{name}:{c}" for c in config.classes)
-            columns.extend([f"{p:.6g}" for p in values[:, k]] for k in range(len(config.classes)))
-    write_tsv([header, *([i, *cells] for i, *cells in zip(inputs.ids, *columns))])
+
+    def rows() -> Iterator[list[str]]:
+        yield header
+        done = 0
+        for predictions in inference.predict_chunks(net, inputs.examples, batch_size,
+                                                    tokens_per_batch):
+            columns = []
+            for name, values in predictions.items():
+                config = net.heads[name].config
+                if config.kind == "regression":
+                    columns.append([f"{v:.6g}" for v in values])
+                elif argmax:
+                    columns.append([config.classes[int(row.argmax())] for row in values])
+                else:
+                    columns.extend([f"{p:.6g}" for p in values[:, k]]
+                                   for k in range(len(config.classes)))
+            ids = inputs.ids[done : done + len(columns[0])]
+            done += len(ids)
+            yield from ([i, *cells] for i, *cells in zip(ids, *columns))
+
+    write_tsv(rows())

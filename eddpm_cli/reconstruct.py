@@ -10,7 +10,7 @@ from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
     DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
     MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
-    SequenceColumnOpt, TemperatureOpt, TopPOpt, decode_options, format_value,
+    SequenceColumnOpt, TemperatureOpt, TokensPerBatchOpt, TopPOpt, decode_options, format_value,
 )
 
 
@@ -31,6 +31,7 @@ def reconstruct(
     max_length: MaxLengthOpt = None,
     pixel_steps: PixelStepsOpt = None,
     batch_size: BatchOpt = 64,
+    tokens_per_batch: TokensPerBatchOpt = None,
     device: DeviceOpt = None,
 ) -> None:
     """One reconstruction per input example, in order: on stdout as lines, or FASTA with the
@@ -57,20 +58,28 @@ def reconstruct(
     out, options = checked["out"], checked["options"]
     from models import inference
 
-    if exact:
-        from models.image.inference import reconstruct_exact
+    if out is not None:  # images: PNG files and a grid of all of them
+        if exact:
+            from models.image.inference import reconstruct_exact
 
-        outputs = reconstruct_exact(net, inputs.examples, pixel_steps, batch_size)
-    else:
-        outputs = inference.reconstruct(net, inputs.examples, batch_size, seed, **options)
-    if out is not None:
+            outputs = reconstruct_exact(net, inputs.examples, pixel_steps, batch_size)
+        else:
+            outputs = inference.reconstruct(net, inputs.examples, batch_size, seed, **options)
         grid = grid_rows(inputs.examples, outputs)
         write_images(outputs, file_stems("recon", inputs.ids), out, grid, "recon_grid.png")
-    else:
-        write_results(inputs.modality, outputs, inputs.ids)
+    else:  # text and proteins stream out chunk by chunk
+        chunks = inference.reconstruct_chunks(net, inputs.examples, batch_size, seed,
+                                              tokens_per_batch, **options)
+        outputs, done = [], 0
+        for chunk in chunks:
+            write_results(inputs.modality, chunk, inputs.ids[done : done + len(chunk)])
+            done += len(chunk)
+            if metrics:
+                outputs += chunk
     if metrics:
         scores = net.codec.reconstruction_metrics(inputs.examples, outputs)
         if inputs.modality != "image":  # token likelihoods; the pixel loss draws a random step
-            nll = float(inference.reconstruction_nll(net, inputs.examples, batch_size).mean())
-            scores.update(cross_entropy=nll, perplexity=math.exp(min(nll, 700.0)))
+            nll = inference.reconstruction_nll(net, inputs.examples, batch_size, tokens_per_batch)
+            scores.update(cross_entropy=float(nll.mean()),
+                          perplexity=math.exp(min(float(nll.mean()), 700.0)))
         note("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(outputs)}")

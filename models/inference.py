@@ -22,11 +22,35 @@ def _device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def length_batches(model, examples: Sequence[Any], batch_size: int) -> Iterator[list[int]]:
-    """Index batches of similar-length examples (shortest first); callers restore input order."""
-    order = sorted(range(len(examples)), key=lambda i: model.codec.example_weight(examples[i]))
-    for i in range(0, len(order), batch_size):
-        yield order[i : i + batch_size]
+# Examples per chunk of encode/reconstruct/predict: bounds activations and output buffers.
+CHUNK_SIZE = 4096
+
+
+def length_batches(
+    model, examples: Sequence[Any], batch_size: int, tokens_per_batch: int | None = None
+) -> Iterator[list[int]]:
+    """Index batches of similar-length examples (shortest first); callers restore input order.
+
+    Without a budget each batch holds ``batch_size`` examples. With ``tokens_per_batch`` a batch
+    grows while its size times its longest example (the padded tokens, residues or pixels it
+    costs) stays within the budget, so short examples run in large batches and long ones in
+    small batches; an example longer than the budget runs alone.
+    """
+    weight = model.codec.example_weight
+    order = sorted(range(len(examples)), key=lambda i: weight(examples[i]))
+    if not tokens_per_batch:
+        for i in range(0, len(order), batch_size):
+            yield order[i : i + batch_size]
+        return
+    batch: list[int] = []
+    for i in order:
+        # sorted: the newest example is the longest of its batch
+        if batch and (len(batch) + 1) * weight(examples[i]) > tokens_per_batch:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def _example_key(example: Any) -> Any:
@@ -53,23 +77,50 @@ def unique_examples(examples: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
 
 
 @torch.inference_mode()
-def encode(model, examples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
-    """mu(x) for every example: float32 array (N, D), rows in input order, no noise.
+def encode_chunks(
+    model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[np.ndarray]:
+    """mu(x) of ``chunk_size`` examples at a time: float32 arrays (n, D), rows in input order.
 
     Equal examples are encoded once, so they get bit-identical rows wherever they stand (a
-    batched matmul may round a row differently by its position in the batch).
+    batched matmul may round a row differently by its position in the batch); only the rows of
+    examples that occur more than once are kept between chunks.
     """
     distinct, inverse = unique_examples(examples)
-    out = np.zeros((len(distinct), model.config.prior.latent_dim), dtype=np.float32)
-    for index in length_batches(model, distinct, batch_size):
-        batch = to_device(model.collate([distinct[i] for i in index]), _device(model))
-        out[index] = model.encode(batch).float().cpu().numpy()
-    return out[inverse]
+    repeated = np.bincount(inverse, minlength=len(distinct)) > 1
+    kept: dict[int, np.ndarray] = {}
+    device = _device(model)
+    for start in range(0, len(examples), chunk_size):
+        wanted = inverse[start : start + chunk_size].tolist()
+        new = [d for d in dict.fromkeys(wanted) if d not in kept]
+        rows: dict[int, np.ndarray] = {}
+        todo = [distinct[d] for d in new]
+        for index in length_batches(model, todo, batch_size, tokens_per_batch):
+            batch = to_device(model.collate([todo[i] for i in index]), device)
+            for i, row in zip(index, model.encode(batch).float().cpu().numpy()):
+                rows[new[i]] = row
+        kept.update((d, rows[d]) for d in new if repeated[d])
+        yield np.stack([rows[d] if d in rows else kept[d] for d in wanted]).astype(np.float32)
+
+
+def encode(
+    model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None
+) -> np.ndarray:
+    """mu(x) for every example: float32 array (N, D), rows in input order, no noise."""
+    chunks = list(encode_chunks(model, examples, batch_size, tokens_per_batch))
+    if not chunks:
+        return np.zeros((0, model.config.prior.latent_dim), dtype=np.float32)
+    return np.concatenate(chunks)
 
 
 @torch.inference_mode()
-def decode(model, latents: np.ndarray | torch.Tensor, batch_size: int = 64, seed: int = 0, **options) -> list[Any]:
-    """Decode (N, D) latents to N examples.
+def decode(
+    model, latents: np.ndarray | torch.Tensor, batch_size: int = 64, seed: int = 0,
+    generator: torch.Generator | None = None, **options,
+) -> list[Any]:
+    """Decode (N, D) latents to N examples (sampled decoding draws from ``generator``, or from
+    a new one seeded with ``seed``).
 
     Raises:
         UsageError: the latent width does not match the model.
@@ -78,7 +129,7 @@ def decode(model, latents: np.ndarray | torch.Tensor, batch_size: int = 64, seed
     D = model.config.prior.latent_dim
     if z.ndim != 2 or z.shape[1] != D:
         raise UsageError(f"latents have shape {tuple(z.shape)}, but this model needs (N, {D})")
-    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    g = generator or torch.Generator(device=_device(model)).manual_seed(seed)
     results: list[Any] = []
     for i in range(0, z.shape[0], batch_size):
         results += model.decode(z[i : i + batch_size].to(_device(model)), generator=g, **options)
@@ -86,17 +137,32 @@ def decode(model, latents: np.ndarray | torch.Tensor, batch_size: int = 64, seed
 
 
 @torch.inference_mode()
+def reconstruct_chunks(
+    model, examples: Sequence[Any], batch_size: int = 64, seed: int = 0,
+    tokens_per_batch: int | None = None, chunk_size: int = CHUNK_SIZE, **options,
+) -> Iterator[list[Any]]:
+    """x -> mu(x) -> decode, ``chunk_size`` examples at a time, in input order. One generator
+    serves every chunk, so the output does not depend on the chunking when ``chunk_size`` is a
+    multiple of ``batch_size``."""
+    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    chunk_size = max(batch_size, chunk_size // batch_size * batch_size)
+    for mu in encode_chunks(model, examples, batch_size, tokens_per_batch, chunk_size):
+        yield decode(model, mu, batch_size, generator=g, **options)
+
+
 def reconstruct(model, examples: Sequence[Any], batch_size: int = 64, seed: int = 0, **options) -> list[Any]:
     """x -> mu(x) -> decode, in input order."""
-    return decode(model, encode(model, examples, batch_size), batch_size, seed, **options)
+    return [x for chunk in reconstruct_chunks(model, examples, batch_size, seed, **options) for x in chunk]
 
 
 @torch.inference_mode()
-def reconstruction_nll(model, examples: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+def reconstruction_nll(
+    model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None
+) -> np.ndarray:
     """-log p(x | z0 = mu(x)) per example, averaged over its tokens or residues: float64 (N,),
     in input order (the codec's reconstruction loss at the noise-free latent)."""
     out = np.zeros(len(examples), dtype=np.float64)
-    for index in length_batches(model, examples, batch_size):
+    for index in length_batches(model, examples, batch_size, tokens_per_batch):
         batch = to_device(model.collate([examples[i] for i in index]), _device(model))
         nll = model.codec.reconstruction_loss(batch, model.encode(batch))  # (B,)
         out[index] = nll.float().cpu().numpy()
@@ -248,8 +314,18 @@ def edit_mean(model, examples: Sequence[Any], label: str, strength: float = 1.0,
 
 
 @torch.inference_mode()
+def predict_chunks(
+    model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Every head's prediction from mu, ``chunk_size`` examples at a time, in input order: class
+    probabilities (n, C), or values (n,) in the target's original units."""
+    for mu in encode_chunks(model, examples, batch_size, tokens_per_batch, chunk_size):
+        z = torch.as_tensor(mu).to(_device(model))
+        yield {name: head.predict(z).cpu().numpy() for name, head in model.heads.items()}
+
+
 def predict(model, examples: Sequence[Any], batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Every head's prediction from mu: class probabilities (N, C), or values (N,) in the
-    target's original units."""
-    mu = torch.as_tensor(encode(model, examples, batch_size)).to(_device(model))
-    return {name: head.predict(mu).cpu().numpy() for name, head in model.heads.items()}
+    """Every head's prediction for all examples (see :func:`predict_chunks`)."""
+    chunks = list(predict_chunks(model, examples, batch_size))
+    return {name: np.concatenate([c[name] for c in chunks]) for name in model.heads}
