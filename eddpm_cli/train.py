@@ -63,6 +63,7 @@ def train(
         "lr": lr, "ema_decay": ema, "mixed_precision": mixed_precision.value if mixed_precision else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    _quiet_other_processes()
     setup_logging()
     from models import config as cfg
 
@@ -100,7 +101,7 @@ def train(
     modality, raws = _open_all(data, reading["format"])
     _check_options(modality, labels, reading, encoder, decoder)
     model_cfg, train_cfg = cfg.preset(modality, preset.value)
-    out_dir = out or runs_root() / f"{modality}-{_timestamp()}"
+    out_dir = out or runs_root() / _default_run_name(modality)
     _check_new_run_dir(out_dir, force)
     if config is not None:
         model_cfg, train_cfg = cfg.apply_overrides(model_cfg, train_cfg, config)
@@ -112,8 +113,32 @@ def train(
     dataset, classes, fingerprint = _dataset(model_cfg, raws, wanted, reading)
     if classes:
         model_cfg = dataclasses.replace(model_cfg, heads=(cfg.HeadConfig(name="label", classes=classes),))
-    _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder, preset.value, reading)
-    typer.echo(str(out_dir))
+    if _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder,
+            preset.value, reading):
+        typer.echo(str(out_dir))
+
+
+def _quiet_other_processes() -> None:
+    """Under a multi-process launch (torchrun, accelerate launch) only the first process prints
+    notes and logs; errors still come from any process."""
+    import os
+
+    from eddpm_cli._errors import state
+
+    if os.environ.get("RANK", "0") not in ("", "0"):
+        state.quiet = True
+
+
+def _default_run_name(modality: str) -> str:
+    """``<modality>-<time>``; the main process's name, when several processes train."""
+    from models.training import distributed_state
+
+    name = [f"{modality}-{_timestamp()}"]
+    if distributed_state().num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(name, from_process=0)
+    return name[0]
 
 
 def _check_new_run_dir(out_dir: Path, force: bool) -> None:
@@ -210,7 +235,11 @@ def _timestamp() -> str:
 
 
 def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encoder, decoder, preset,
-         reading: dict) -> None:
+         reading: dict) -> bool:
+    """Build, write and train the model; True in the main process.
+
+    Under a multi-process launch the main process builds the model (and trains its tokenizer)
+    and writes the run directory; the others then build the same model from what it wrote."""
     import dataclasses
     import shutil
 
@@ -220,34 +249,47 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
     from models import checkpoint as ckpt
     from models.autoencoder import EDDPM
     from models.codecs import build_codec
-    from models.training import Trainer, regression_heads, split_dataset
+    from models.training import Trainer, distributed_state, regression_heads, split_dataset
 
+    state = distributed_state()
+    main = state.is_main_process
     torch.manual_seed(train_cfg.seed)
     train_set, val_set = split_dataset(dataset, train_cfg.val_fraction, train_cfg.max_val_examples, train_cfg.seed)
-    if reading["label_columns"]:
-        # Standardised with the training split only, so validation stays unseen.
-        heads = regression_heads(train_set, reading["label_columns"])
-        model_cfg = dataclasses.replace(model_cfg, heads=model_cfg.heads + heads)
-    codec, codec_cfg = build_codec(model_cfg, train_set.examples, encoder_dir=encoder, decoder_dir=decoder)
-    model_cfg = dataclasses.replace(model_cfg, codec=codec_cfg)
-    cropped = codec.truncation_note(dataset.examples)
-    if cropped:
-        warn(cropped)
-    model = EDDPM(model_cfg, codec)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    ckpt.write_json(out_dir / ckpt.CONFIG_NAME, model_cfg.to_dict())
-    codec.save_assets(out_dir)
-    _write_run_json(out_dir, train_cfg, data, fingerprint, preset, len(train_set), len(val_set), reading)
-    n_params = sum(p.numel() for p in model.parameters())
-    note(f"training {n_params / 1e6:.2f}M parameters on {len(train_set)} examples "
-         f"({len(val_set)} held out) into {out_dir}")
+    if main:
+        if reading["label_columns"]:
+            # Standardised with the training split only, so validation stays unseen.
+            heads = regression_heads(train_set, reading["label_columns"])
+            model_cfg = dataclasses.replace(model_cfg, heads=model_cfg.heads + heads)
+        codec, codec_cfg = build_codec(model_cfg, train_set.examples, encoder_dir=encoder,
+                                       decoder_dir=decoder)
+        model_cfg = dataclasses.replace(model_cfg, codec=codec_cfg)
+        cropped = codec.truncation_note(dataset.examples)
+        if cropped:
+            warn(cropped)
+        model = EDDPM(model_cfg, codec)
+    state.wait_for_everyone()  # every process has checked --out before it is replaced
+    if main:
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        ckpt.write_json(out_dir / ckpt.CONFIG_NAME, model_cfg.to_dict())
+        codec.save_assets(out_dir)
+        _write_run_json(out_dir, train_cfg, data, fingerprint, preset, len(train_set), len(val_set),
+                        reading)
+        n_params = sum(p.numel() for p in model.parameters())
+        note(f"training {n_params / 1e6:.2f}M parameters on {len(train_set)} examples "
+             f"({len(val_set)} held out) into {out_dir}"
+             + (f" with {state.num_processes} processes" if state.num_processes > 1 else ""))
+    state.wait_for_everyone()
+    if not main:  # the same tokenizer and config; the weights come from the main process (DDP)
+        model = ckpt.build_model(ckpt.read_config(out_dir), out_dir)
     trainer = Trainer(model, train_cfg, out_dir, train_set, val_set, progress=_progress())
-    _fit(trainer, train_set, out_dir)
+    return _fit(trainer, train_set, out_dir)
 
 
-def _fit(trainer, train_set, out_dir: Path) -> None:
+def _fit(trainer, train_set, out_dir: Path) -> bool:
+    """Train, then (main process) fill the class means and finish run.json; True in the main
+    process."""
     from eddpm_cli._output import note
     from models import checkpoint as ckpt
     from models.training import class_means, plot_losses
@@ -262,13 +304,14 @@ def _fit(trainer, train_set, out_dir: Path) -> None:
         if trainer.accelerator.is_main_process and trainer.history:
             plot_losses(trainer.history, out_dir / "loss.png")
     if not trainer.accelerator.is_main_process:
-        return
+        return False
     if "label" in model.heads and "label" in train_set.targets:
         model.class_means.copy_(class_means(model, train_set, "label", trainer.config.batch_size))
-        trainer.save()
+        trainer.save(sync=False)
     shown = {k: round(v, 4) for k, v in val.items() if isinstance(v, float)}
     note(f"done at step {trainer.step}; validation: {shown}")
     _finish_run_json(out_dir, trainer.step)
+    return True
 
 
 def _progress() -> bool:
@@ -325,7 +368,7 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     from eddpm_cli._output import note
     from models import checkpoint as ckpt
     from models.config import TrainConfig
-    from models.training import Trainer, split_dataset
+    from models.training import Trainer, distributed_state, split_dataset
 
     info_path = run_dir / "run.json"
     if not info_path.is_file():
@@ -344,7 +387,8 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     overrides.pop("preset", None)
     train_cfg = dataclasses.replace(train_cfg, **overrides)
     info["train"] = dataclasses.asdict(train_cfg)
-    ckpt.write_json(info_path, info)
+    if distributed_state().is_main_process:
+        ckpt.write_json(info_path, info)
     paths = data or [Path(p) for p in info["data"]]
     if any(str(p) == "-" for p in paths) and not data:
         raise fail("this run was trained from stdin", hint="pass the same data again with --data -")
@@ -365,5 +409,5 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     trainer = Trainer(model, train_cfg, run_dir, train_set, val_set, progress=_progress())
     trainer.resume()
     note(f"resuming {run_dir} at step {trainer.step}")
-    _fit(trainer, train_set, run_dir)
-    typer.echo(str(run_dir))
+    if _fit(trainer, train_set, run_dir):
+        typer.echo(str(run_dir))

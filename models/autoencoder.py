@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from models import draws
 from models.codec import Codec
 from models.config import HeadConfig, ModelConfig
 from models.errors import UsageError
@@ -105,17 +106,17 @@ class EDDPM(nn.Module):
         """
         obj = self.config.objective
         mu = self.codec.encode(batch)  # (B, D)
-        z0 = encoder_posterior_sample(mu, obj.encoder_beta, torch.randn_like(mu))
+        z0 = encoder_posterior_sample(mu, obj.encoder_beta, draws.randn_like(mu))
         rec = self.codec.reconstruction_loss(batch, z0)  # (B,)
-        t = torch.randint(0, self.schedule.num_timesteps, (mu.shape[0],), device=mu.device)
-        terms = diffusion_terms(self.schedule, self.denoiser, mu, z0, t, torch.randn_like(z0))
+        t = draws.randint(self.schedule.num_timesteps, mu.shape[0], mu.device)
+        terms = diffusion_terms(self.schedule, self.denoiser, mu, z0, t, draws.randn_like(z0))
         loss = obj.rec_weight * rec.mean() + obj.diffusion_weight * terms.diff.mean()
         out = {"rec": rec.mean().detach(), "diff": terms.diff.mean().detach()}
         if bool((~terms.align_mask).any()):
             out["simple"] = terms.simple[~terms.align_mask].mean().detach()
         if full_align:
             t1 = torch.zeros_like(t)
-            full = diffusion_terms(self.schedule, self.denoiser, mu, z0, t1, torch.randn_like(z0))
+            full = diffusion_terms(self.schedule, self.denoiser, mu, z0, t1, draws.randn_like(z0))
             out["align"] = full.align.mean().detach()
         elif bool(terms.align_mask.any()):
             out["align"] = terms.align[terms.align_mask].mean().detach()

@@ -4,6 +4,12 @@ AdamW with linear warm-up and cosine decay, gradient clipping, optional EMA of t
 held-out validation of every loss term plus the codec's reconstruction metric, periodic atomic
 checkpoints, exact resume (model, optimizer, schedule, EMA, RNG, step and data position) and a
 loss-curve PNG. Only the main process logs and writes.
+
+Under ``torchrun`` or ``accelerate launch`` every process runs the same loop (data parallel,
+DDP): ``batch_size`` is per process, each step's global batch of ``batch_size * processes``
+examples is split across the processes, the noise of the objective is drawn for the global batch
+(:mod:`models.draws`), so that N processes follow the one-process run with N times the batch, and
+the logged training and validation terms are averaged over all processes.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,11 +27,44 @@ from typing import Any, Callable, Sequence
 import torch
 
 from models import checkpoint as ckpt
+from models import draws
 from models.config import HeadConfig, TrainConfig
 from models.errors import NonFiniteLossError, UsageError
 
 logger = logging.getLogger(__name__)
 TRAINER_DIR = "trainer"
+# The loss terms a model can log, in one order that every process shares for reductions.
+BASE_TERMS = ("align", "diff", "loss", "rec", "simple")
+
+
+def launched_processes() -> int:
+    """How many processes a launcher (torchrun, accelerate launch, mpirun) started, read from
+    its environment; 1 when none did."""
+    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return int(value)
+    return 1
+
+
+def _cpu_launch() -> bool:
+    """A multi-process launch on a machine without a GPU (or other accelerator).
+
+    Accelerate joins such processes (gloo) only when told to run on CPU; otherwise each one
+    would train alone and write the same files."""
+    if launched_processes() < 2:
+        return False
+    api = getattr(torch, "accelerator", None)
+    if api is not None and hasattr(api, "is_available"):
+        return not api.is_available()
+    return not torch.cuda.is_available()
+
+
+def distributed_state():
+    """Accelerate's state of this process: one process, or one of a launch (set up on first use)."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=_cpu_launch())
 
 
 @dataclass
@@ -133,7 +174,14 @@ class Trainer:
         from transformers import get_cosine_schedule_with_warmup
 
         check_mixed_precision(config.mixed_precision)
-        self.accelerator = Accelerator(mixed_precision=config.mixed_precision)
+        self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=_cpu_launch())
+        _check_distributed_type(self.accelerator)
+        n_proc = self.accelerator.num_processes
+        if n_proc > 1 and len(train) < n_proc:
+            raise UsageError(
+                f"{len(train)} training examples cannot be shared by {n_proc} processes",
+                hint="use more data or fewer processes",
+            )
         self.config = config
         self.run_dir = Path(run_dir)
         self.train_data, self.val_data = train, val
@@ -147,24 +195,99 @@ class Trainer:
             [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=config.lr,
         )
-        scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        # The schedule counts optimizer steps and stays out of prepare(): Accelerate would step a
+        # prepared one once per process at every step (it assumes per-process epochs shrink).
+        self.scheduler = get_cosine_schedule_with_warmup(
+            optimizer, config.warmup_steps, config.max_steps
+        )
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        if self.accelerator.num_processes > 1:
+            self._sync_rng_from_main()
         self.ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
         self.last_saved_step: int | None = None
         self.history: list[dict[str, Any]] = []
+        self._peer_rng: tuple[int, list[dict[str, Any]]] | None = None  # (step, per process)
 
     # -- data ----------------------------------------------------------------------------------
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
-        """This process's batches of an epoch: a seeded permutation, sharded across processes."""
+        """This process's batches of an epoch, from one seeded permutation shared by all.
+
+        Step k takes the global batch ``perm[k*B*N : (k+1)*B*N]`` (N processes, B examples
+        each); process r takes its rows ``r, r + N, ...``. A last partial global batch is
+        dropped, so every process makes the same number of steps; a dataset smaller than one
+        global batch is shared equally (one step per epoch)."""
         g = torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
         perm = torch.randperm(len(self.train_data), generator=g).tolist()
         acc = self.accelerator
-        perm = perm[acc.process_index :: acc.num_processes]
-        B = self.config.batch_size
-        return [perm[i : i + B] for i in range(0, len(perm) - B + 1, B)] or [perm]
+        n_proc, B = acc.num_processes, self.config.batch_size
+        if len(perm) >= B * n_proc:
+            size = B
+            perm = perm[: len(perm) // (B * n_proc) * B * n_proc]
+        else:
+            size = len(perm) // n_proc
+            perm = perm[: size * n_proc]
+        mine = perm[acc.process_index :: n_proc]
+        if size == 0:
+            return [mine]
+        return [mine[i : i + size] for i in range(0, len(mine), size)]
+
+    def _shared_draws(self, total: int, start: int, stride: int):
+        """Noise drawn for the whole global batch (see :mod:`models.draws`); off for one process,
+        whose draws stay exactly those of a plain run."""
+        if self.accelerator.num_processes == 1:
+            return nullcontext()
+        return draws.batch_share(total, start, stride)
+
+    def _term_keys(self) -> list[str]:
+        return [*BASE_TERMS, *(f"head_{h}" for h in self.raw_model.heads)]
+
+    def _reduce_means(self, sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+        """``sums[k] / counts[k]`` over all processes, for the terms counted on any of them."""
+        keys = self._term_keys()  # every term a model returns, in one order on every process
+        acc = self.accelerator
+        local = torch.tensor([sums.get(k, 0.0) for k in keys] + [counts.get(k, 0) for k in keys],
+                             dtype=torch.float64, device=acc.device)
+        total = acc.reduce(local, reduction="sum")
+        K = len(keys)
+        return {k: float(total[i] / total[K + i]) for i, k in enumerate(keys) if total[K + i] > 0}
+
+    def _any_process(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any of them."""
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return flag
+        local = torch.tensor([1.0 if flag else 0.0], device=acc.device)
+        return bool(acc.reduce(local, reduction="sum").item() > 0)
+
+    def _sync_rng_from_main(self) -> None:
+        """Start every process from the main one's RNG state (CPU, and CUDA when present), so that
+        they draw the same global noise."""
+        import torch.distributed as dist
+
+        device = self.accelerator.device
+        cuda = torch.cuda.is_available() and device.type == "cuda"
+        states = [torch.get_rng_state()] + ([torch.cuda.get_rng_state(device)] if cuda else [])
+        synced = []
+        for state in states:
+            t = state.to(device)
+            dist.broadcast(t, src=0)
+            synced.append(t.cpu())
+        torch.set_rng_state(synced[0])
+        if cuda:
+            torch.cuda.set_rng_state(synced[1], device)
+
+    def _rng_of_each_process(self) -> list[dict[str, Any]]:
+        """Every process's RNG state (CPU, and its own CUDA device's), gathered on all."""
+        from accelerate.utils import gather_object
+
+        device = self.accelerator.device
+        cuda = torch.cuda.is_available() and device.type == "cuda"
+        mine = {"cpu": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(device) if cuda else None}
+        return list(gather_object([mine]))
 
     def _batch(self, data: Dataset, index: Sequence[int]) -> dict[str, Any]:
         from models.codec import to_device
@@ -188,7 +311,18 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            **self._process_state(),
         }
+
+    def _process_state(self) -> dict[str, Any]:
+        """The process count and each process's RNG state; nothing for one process."""
+        n_proc = self.accelerator.num_processes
+        if n_proc == 1:
+            return {}
+        out: dict[str, Any] = {"num_processes": n_proc}
+        if self._peer_rng is not None and self._peer_rng[0] == self.step:
+            out["rng_per_process"] = self._peer_rng[1]
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.raw_model.load_state_dict(state["model"])
@@ -202,10 +336,30 @@ class Trainer:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.last_saved_step = self.step
+        acc = self.accelerator
+        saved = int(state.get("num_processes", 1))
+        peers = state.get("rng_per_process") or []
+        if acc.num_processes > 1 and len(peers) == acc.num_processes:
+            mine = peers[acc.process_index]
+            torch.set_rng_state(mine["cpu"])
+            if mine.get("cuda") is not None and acc.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda"], acc.device)
+        if saved != acc.num_processes and acc.is_main_process:
+            B = self.config.batch_size
+            logger.warning(
+                "this run was saved with %d process(es) and resumes with %d: the global batch "
+                "changes from %d to %d examples and the rest of epoch %d is not exactly the rest "
+                "the first run would have seen", saved, acc.num_processes, B * saved,
+                B * acc.num_processes, self.epoch,
+            )
 
     def resume(self) -> None:
-        """Restore everything from ``run_dir/trainer`` and the metrics written up to that step."""
+        """Restore everything from ``run_dir/trainer`` and the metrics written up to that step
+        (every process reads the state; the main one then tidies the directory)."""
         self.load_state_dict(ckpt.load_state(self.run_dir / TRAINER_DIR))
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return
         ckpt.remove_partial_writes(self.run_dir, TRAINER_DIR)
         path = self.run_dir / "metrics.jsonl"
         if path.exists():
@@ -213,9 +367,16 @@ class Trainer:
             self.history = [r for r in rows if r["step"] <= self.step]
             self._rewrite_metrics()
 
-    def save(self) -> None:
-        """Write the resumable state, then the inference weights (EMA when on); main process only."""
-        self.accelerator.wait_for_everyone()
+    def save(self, sync: bool = True) -> None:
+        """Write the resumable state, then the inference weights (EMA when on); main process only.
+
+        With ``sync`` (the default) every process must call it: they meet, and their RNG states
+        are gathered into the checkpoint. ``sync=False`` is for the main process alone (after
+        training, or on Ctrl-C); it keeps RNG states gathered at this step, if any."""
+        if sync:
+            self.accelerator.wait_for_everyone()
+            if self.accelerator.num_processes > 1:
+                self._peer_rng = (self.step, self._rng_of_each_process())
         if self.accelerator.is_main_process:
             ckpt.save_state(self.run_dir / TRAINER_DIR, self.state_dict())
             self._save_inference_weights()
@@ -274,12 +435,17 @@ class Trainer:
                         bar.update(1)
                         bar.set_postfix(loss=f"{terms['loss']:.3f}", rec=f"{terms['rec']:.3f}")
                     if self.step % 10 == 0 or self.step == cfg.max_steps:
-                        means = {k: v / counts[k] for k, v in sums.items()}
+                        if self.accelerator.num_processes == 1:
+                            means = {k: v / counts[k] for k, v in sums.items()}
+                        else:
+                            means = self._reduce_means(sums, counts)
                         lr = self.scheduler.get_last_lr()[0]
                         self._log({"step": self.step, "split": "train", **means, "lr": lr,
                                    "elapsed_s": round(time.monotonic() - start, 2)})
                         sums, counts = {}, {}
                     out_of_time = cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60
+                    if cfg.max_minutes > 0:  # every process stops at the same step
+                        out_of_time = self._any_process(out_of_time)
                     if self.step % cfg.eval_every == 0 and self.val_data.examples:
                         last_val = self.validate()
                     if self.step % cfg.save_every == 0 or out_of_time:
@@ -294,8 +460,9 @@ class Trainer:
                     continue
                 break
         except KeyboardInterrupt:
+            # The other processes may be anywhere (or gone): the main one saves without them.
             if self.last_saved_step != self.step:
-                self.save()
+                self.save(sync=self.accelerator.num_processes == 1)
             raise
         finally:
             if bar is not None:
@@ -309,7 +476,9 @@ class Trainer:
     def _train_step(self, index: Sequence[int]) -> dict[str, float]:
         self.model.train()
         batch = self._batch(self.train_data, index)
-        with self.accelerator.autocast():
+        acc = self.accelerator
+        n_proc = acc.num_processes
+        with self._shared_draws(len(index) * n_proc, acc.process_index, n_proc), acc.autocast():
             terms = self.model(batch)
         loss = terms["loss"]
         if not bool(torch.isfinite(loss.detach())):
@@ -325,7 +494,8 @@ class Trainer:
         if self.config.grad_clip > 0:
             self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        self.scheduler.step()
+        if not getattr(self.optimizer, "step_was_skipped", False):  # an fp16 overflow skips both
+            self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.raw_model)
         return {k: float(v.detach()) for k, v in terms.items()}
@@ -341,23 +511,34 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, Any]:
         """Each loss term on the held-out split (fixed noise draws) and the codec's
-        reconstruction metric on up to ``bleu_examples`` of them; gathered across processes."""
+        reconstruction metric on up to ``bleu_examples`` of them (main process).
+
+        The split is cut into batches of ``batch_size``; N processes take them N at a time
+        (process r the r-th of each group) and draw their noise as one process would for the
+        whole group, so the example-weighted means gathered from all processes are those of a
+        one-process run with N times the batch size."""
         self.model.eval()
         data, B = self.val_data, self.config.batch_size
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         acc = self.accelerator
+        n_proc, rank = acc.num_processes, acc.process_index
+        batches = [range(i, min(i + B, len(data))) for i in range(0, len(data), B)]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed + 1)
-            for i in range(acc.process_index * B, len(data), B * acc.num_processes):
-                index = list(range(i, min(i + B, len(data))))
-                with acc.autocast():
+            for first in range(0, len(batches), n_proc):
+                group = batches[first : first + n_proc]
+                if rank >= len(group):
+                    break
+                index = list(group[rank])
+                offset = sum(len(b) for b in group[:rank])
+                with self._shared_draws(sum(len(b) for b in group), offset, 1), acc.autocast():
                     terms = self.raw_model.loss_terms(self._batch(data, index), full_align=True)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v) * len(index)
                     counts[k] = counts.get(k, 0) + len(index)
         # The same keys in the same order on every process, whatever each one saw.
-        keys = ["align", "diff", "loss", "rec", "simple", *(f"head_{h}" for h in self.raw_model.heads)]
+        keys = self._term_keys()
         local = torch.tensor(
             [sums.get(k, 0.0) for k in keys] + [counts.get(k, 0) for k in keys],
             dtype=torch.float64, device=acc.device,
@@ -381,6 +562,24 @@ class Trainer:
             batch = self._batch(self.val_data, range(i, min(i + B, len(refs))))
             outputs += self.raw_model.decode(self.raw_model.encode(batch))
         return {f"recon_{k}": v for k, v in self.raw_model.codec.reconstruction_metrics(refs, outputs).items()}
+
+
+def _check_distributed_type(accelerator) -> None:
+    """Refuse sharded training (FSDP, DeepSpeed, Megatron-LM) chosen in an Accelerate config.
+
+    Raises:
+        UsageError: the checkpoints and EMA read the full weights and optimizer state from each
+            process's own copy, which these modes split across processes.
+    """
+    from accelerate.utils import DistributedType
+
+    sharded = {DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM}
+    if accelerator.distributed_type in sharded:
+        name = str(accelerator.distributed_type).split(".")[-1]
+        raise UsageError(
+            f"eddpm train supports data-parallel training (DDP), not {name}",
+            hint="use an accelerate config with distributed_type: MULTI_GPU, or torchrun",
+        )
 
 
 def _replace_steps(cfg: TrainConfig, steps: int) -> TrainConfig:

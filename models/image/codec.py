@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models import draws
 from models.codec import Codec
 from models.config import ImageCodecConfig, PriorConfig
 from models.errors import UsageError
@@ -237,8 +238,8 @@ class ImageCodec(Codec):
         One uniform step t and one noise draw per image.
         """
         x = batch["pixels"]
-        t = torch.randint(0, self.schedule.num_timesteps, (x.shape[0],), device=x.device)
-        noise = torch.randn_like(x)
+        t = draws.randint(self.schedule.num_timesteps, x.shape[0], x.device)
+        noise = draws.randn_like(x)
         abar = self.schedule.alphas_cumprod[t].to(x.dtype).view(-1, 1, 1, 1)  # (B,) -> (B,1,1,1)
         x_t = abar.sqrt() * x + (1.0 - abar).sqrt() * noise
         eps_hat = self.eps(x_t, t, z0)

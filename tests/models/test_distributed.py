@@ -1,0 +1,207 @@
+"""Data-parallel training: two CPU processes (torchrun, gloo) against one process.
+
+``--batch-size`` is per process, and step k of an epoch uses the global batch
+``perm[k*B*N : (k+1)*B*N]`` of one seeded permutation, split across the N processes; the noise
+of the objective is drawn for the whole global batch (models/draws.py). So two processes with
+``--batch-size 4`` take the same gradient steps, over the same examples and the same noise, as
+one process with ``--batch-size 8``, and the final weights agree up to floating-point rounding.
+
+Every run is a real ``python -m eddpm_cli.app train`` subprocess with OMP_NUM_THREADS=1
+(interpreter start-up is most of the time); the short test takes about 40 s on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+
+from models import checkpoint as ckpt
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Weights may differ by float32 rounding only (see test_two_processes_match_one_and_resume).
+ATOL = 1e-5
+# A quarter of the 48 examples held out: 12 validation examples make two groups of
+# validation batches, the second one for the first process only.
+CONFIG = {"train": {"val_fraction": 0.25, "eval_every": 3, "save_every": 3}}
+
+pytestmark = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason="torch.distributed with the gloo backend is not available in this torch build",
+)
+
+
+def _env() -> dict[str, str]:
+    """The test's environment, without any launcher variables it may itself run under."""
+    launcher = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+                "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_", "ACCELERATE_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(launcher)}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+               EDDPM_PROGRESS="0", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _run(launcher: list[str], *args: object) -> subprocess.CompletedProcess:
+    cmd = [*launcher, "-m", "eddpm_cli.app", "train", *(str(a) for a in args)]
+    result = subprocess.run(cmd, env=_env(), cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, f"{' '.join(cmd)}\nexit {result.returncode}\n{result.stderr}"
+    return result
+
+
+def one_process(*args: object) -> subprocess.CompletedProcess:
+    return _run([sys.executable], *args)
+
+
+def torchrun(*args: object) -> subprocess.CompletedProcess:
+    # --standalone: a local rendezvous on a free port, so parallel runs do not collide.
+    return _run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                 "--nproc_per_node", "2"], *args)
+
+
+def accelerate_launch(*args: object) -> subprocess.CompletedProcess:
+    # --multi_gpu starts the processes through torch.distributed.run even without a GPU;
+    # eddpm then joins them on CPU (gloo). (--cpu --num_processes 2 starts one process.)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                 "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+                 "--dynamo_backend", "no", "--main_process_port", str(port)], *args)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """The first 48 reviews of examples/reviews.txt, text only."""
+    lines = (REPO_ROOT / "examples" / "reviews.txt").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "reviews48.txt"
+    path.write_text("".join(ln.split("\t", 1)[1] + "\n" for ln in lines[:48]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG), encoding="utf-8")
+    return path
+
+
+def max_weight_difference(run_a: Path, run_b: Path) -> tuple[float, str]:
+    """The largest absolute difference between the inference weights of two runs, and where."""
+    a = load_file(str(run_a / ckpt.WEIGHTS_NAME))
+    b = load_file(str(run_b / ckpt.WEIGHTS_NAME))
+    assert a.keys() == b.keys()
+    worst = (0.0, "")
+    for name in a:
+        if a[name].numel() and a[name].is_floating_point():
+            diff = float((a[name].double() - b[name].double()).abs().max())
+            worst = max(worst, (diff, name))
+    return worst
+
+
+def metrics(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(set(lines)), "metrics.jsonl has duplicate lines"
+    return [json.loads(line) for line in lines]
+
+
+def assert_same_records(single: Path, multi: Path) -> None:
+    """The same records (step, split) with the same loss terms, up to rounding.
+
+    Compared: the terms that are means over every example of a batch (loss, rec, diff, the
+    heads', and validation's align, drawn at t = 1 for all). ``simple`` and training's ``align``
+    are means over the examples whose random t is above 1 (or is 1): each process averages its
+    own, so with two processes they are weighted slightly differently and are not compared."""
+    rows_1, rows_2 = metrics(single), metrics(multi)
+    assert [(r["step"], r["split"]) for r in rows_1] == [(r["step"], r["split"]) for r in rows_2]
+    for r1, r2 in zip(rows_1, rows_2):
+        exact = ("loss", "rec", "diff") + (("align",) if r1["split"] == "val" else ())
+        terms = [k for k in r1 if k in exact or k.startswith("head_")]
+        assert set(terms) <= set(r2)
+        for k in terms:
+            assert r2[k] == pytest.approx(r1[k], rel=1e-5), (r1["step"], r1["split"], k)
+        if r1["split"] == "train":
+            assert r2["lr"] == pytest.approx(r1["lr"], rel=1e-9, abs=1e-12)
+
+
+def assert_one_writer(single: Path, multi: Path, result: subprocess.CompletedProcess) -> None:
+    """Only the main process wrote and printed: the same files as one process, no leftovers."""
+    def files(run: Path) -> list[str]:
+        return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+
+    assert files(multi) == files(single)
+    assert result.stdout == f"{multi}\n"
+    assert result.stderr.count("eddpm: done at step") == 1
+    for asset in (single / "tokenizer").iterdir():
+        assert (multi / "tokenizer" / asset.name).read_bytes() == asset.read_bytes(), asset.name
+    finished_1 = json.loads((single / "run.json").read_text())["finished"]
+    finished_2 = json.loads((multi / "run.json").read_text())["finished"]
+    assert [f["step"] for f in finished_2] == [f["step"] for f in finished_1]
+
+
+def test_two_processes_match_one_and_resume(data: Path, config: Path, tmp_path: Path) -> None:
+    """Two torchrun processes with batch 4 against one process with batch 8: 3 steps, then
+    ``--resume`` (under torchrun too) to step 6, crossing an epoch (36 training examples, 8 a
+    step), with validation at steps 3 and 6.
+
+    Tolerance: final weights within 1e-5 absolute (weights are of order 0.1 to 1). The only
+    expected differences are float32 rounding: the gradient is the mean of two per-process
+    means instead of one mean over 8 examples, and each process pads its texts to its own
+    longest one; measured, the weights differ by about 1e-7 (one or two float32 units at 1.0).
+    A wrong split, shared noise or a wrongly stepped LR schedule moves the weights by the size of
+    an update, about 1e-3 (lr 2e-3), so 1e-5 separates the two by two orders of magnitude.
+    Loss terms in metrics.jsonl must agree to a relative 1e-5.
+    """
+    single, multi = tmp_path / "one", tmp_path / "two"
+    common = ("--data", data, "--config", config, "--preset", "tiny", "--seed", 0)
+    one_process(*common, "--max-steps", 3, "--batch-size", 8, "--out", single)
+    first = torchrun(*common, "--max-steps", 3, "--batch-size", 4, "--out", multi)
+
+    diff, name = max_weight_difference(single, multi)
+    assert diff <= ATOL, f"after 3 steps: max |difference| {diff:.3g} in {name}"
+    assert_one_writer(single, multi, first)
+    assert "with 2 processes" in first.stderr and first.stderr.count("eddpm: training") == 1
+    state = ckpt.load_state(multi / "trainer")
+    assert state["num_processes"] == 2 and len(state["rng_per_process"]) == 2
+
+    one_process("--resume", single, "--max-steps", 6)
+    resumed = torchrun("--resume", multi, "--max-steps", 6)
+
+    assert ckpt.load_state(multi / "trainer")["step"] == 6
+    diff, name = max_weight_difference(single, multi)
+    print(f"max |weight difference| after resuming to step 6: {diff:.3g} ({name})")
+    assert diff <= ATOL, f"after resuming to 6 steps: max |difference| {diff:.3g} in {name}"
+    assert_same_records(single, multi)
+    assert_one_writer(single, multi, resumed)
+    assert resumed.stderr.count("resuming") == 1
+    assert [r["step"] for r in metrics(multi) if r["split"] == "val"] == [3, 6]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_with_labels_matches_one_process(tmp_path: Path) -> None:
+    """``accelerate launch --multi_gpu --num_processes 2`` on CPU, labelled text (a classifier
+    head, and the class means written by the main process after training): 6 steps straight,
+    against one process with the global batch. Same tolerance and reasons as above."""
+    lines = (REPO_ROOT / "examples" / "reviews.txt").read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "labelled48.txt"
+    data.write_text("\n".join(lines[:48]) + "\n", encoding="utf-8")
+    single, multi = tmp_path / "one", tmp_path / "two"
+    common = ("--data", data, "--labels", "--preset", "tiny", "--seed", 0, "--max-steps", 6)
+    one_process(*common, "--batch-size", 8, "--out", single)
+    result = accelerate_launch(*common, "--batch-size", 4, "--out", multi)
+
+    diff, name = max_weight_difference(single, multi)
+    assert diff <= ATOL, f"max |difference| {diff:.3g} in {name}"
+    assert_same_records(single, multi)
+    assert_one_writer(single, multi, result)
+    means = load_file(str(multi / ckpt.WEIGHTS_NAME))["class_means"]
+    assert means.shape[0] == 2 and bool(torch.isfinite(means).all()) and means.abs().sum() > 0
