@@ -306,7 +306,9 @@ def _fit(trainer, train_set, out_dir: Path) -> bool:
     if not trainer.accelerator.is_main_process:
         return False
     if "label" in model.heads and "label" in train_set.targets:
-        model.class_means.copy_(class_means(model, train_set, "label", trainer.config.batch_size))
+        with trainer.inference_weights():  # the means of the weights that are saved
+            means = class_means(model, train_set, "label", trainer.config.batch_size)
+        model.class_means.copy_(means)
         trainer.save(sync=False)
     shown = {k: round(v, 4) for k, v in val.items() if isinstance(v, float)}
     note(f"done at step {trainer.step}; validation: {shown}")

@@ -19,10 +19,10 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -132,17 +132,29 @@ def check_mixed_precision(mode: str) -> None:
 
 
 class EMA:
-    """Exponential moving average of floating-point parameters (Polyak averaging)."""
+    """Exponential moving average of the floating-point parameters (Polyak averaging).
+
+    Buffers are not averaged: they are set, not learned (the class means written after
+    training, the image latent statistics), so the live model's values always hold. A shadow
+    loaded from an older checkpoint that also averaged buffers keeps only its parameters.
+    """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.shadow = {k: v.detach().clone() for k, v in self._parameters(model).items()}
+
+    @staticmethod
+    def _parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in model.named_parameters() if v.is_floating_point()}
+
+    def load(self, model: torch.nn.Module, shadow: dict[str, torch.Tensor]) -> None:
+        names = self._parameters(model)
+        self.shadow = {k: v.to(names[k].device) for k, v in shadow.items() if k in names}
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        for k, v in model.state_dict().items():
-            if k in self.shadow:
-                self.shadow[k].lerp_(v.detach(), 1.0 - self.decay)
+        for k, v in self._parameters(model).items():
+            self.shadow[k].lerp_(v.detach(), 1.0 - self.decay)
 
     def copy_to(self, model: torch.nn.Module) -> None:
         model.load_state_dict({**model.state_dict(), **self.shadow})
@@ -329,7 +341,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None and state.get("ema"):
-            self.ema.shadow = {k: v.to(self.accelerator.device) for k, v in state["ema"].items()}
+            self.ema.load(self.raw_model, state["ema"])
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -383,16 +395,23 @@ class Trainer:
             self._rewrite_metrics()
         self.last_saved_step = self.step
 
-    def _save_inference_weights(self) -> None:
+    @contextmanager
+    def inference_weights(self) -> Iterator[None]:
+        """Within the block the model holds the weights that are saved for inference: the EMA
+        average when EMA is on (the training weights come back afterwards)."""
         if self.ema is None:
-            ckpt.save_weights(self.raw_model, self.run_dir / ckpt.WEIGHTS_NAME)
+            yield
             return
         current = {k: v.clone() for k, v in self.raw_model.state_dict().items()}
         self.ema.copy_to(self.raw_model)
         try:
-            ckpt.save_weights(self.raw_model, self.run_dir / ckpt.WEIGHTS_NAME)
+            yield
         finally:
             self.raw_model.load_state_dict(current)
+
+    def _save_inference_weights(self) -> None:
+        with self.inference_weights():
+            ckpt.save_weights(self.raw_model, self.run_dir / ckpt.WEIGHTS_NAME)
 
     def _rewrite_metrics(self) -> None:
         with ckpt.atomic_path(self.run_dir / "metrics.jsonl") as tmp:

@@ -176,3 +176,30 @@ def test_c24_absurd_learning_rate_stops_at_the_first_non_finite_loss(
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("eddpm: error:")]
     assert len(errors) == 1 and "non-finite" in errors[0] and re.search(r"step \d+", errors[0])
     assert not (out / "model.safetensors").exists() and not (out / "trainer").exists()
+
+
+def test_ema_run_stores_the_class_means_of_its_saved_weights(cli, tmp_path: Path) -> None:
+    """With EMA on, the saved weights are the average and the class means are computed with
+    them (the average once overwrote the means with zeros, so `edit` refused these runs)."""
+    from safetensors.torch import load_file
+
+    from models.checkpoint import load_model
+    from models.data.datasets import text_dataset
+    from models.data.formats import open_input
+    from models.training import class_means
+
+    out = tmp_path / "run"
+    data = REPO_ROOT / "examples" / "reviews.txt"
+    cli.ok(cli("train", "--data", data, "--labels", "--preset", "tiny", "--max-steps", 6,
+               "--ema", 0.5, "--seed", 0, "--out", out))
+
+    stored = load_file(str(out / "model.safetensors"))["class_means"]
+    assert stored.abs().sum() > 0
+    model = load_model(out)
+    dataset = text_dataset([open_input(data)], labels=True)[0]
+    expected = class_means(model, dataset, "label", 16)
+    # the run computed them on its training split (the validation part held out): close, not equal
+    assert torch.nn.functional.cosine_similarity(stored, expected).min() > 0.9
+    source = tmp_path / "in.txt"
+    source.write_text("the food was cold .\n", encoding="utf-8")
+    cli.ok(cli("edit", source, "-m", out, "--toward", "positive", "--method", "mean"))
