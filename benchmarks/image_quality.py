@@ -421,6 +421,24 @@ def set_class_means(model: Any, records: list) -> None:
     model.class_means.copy_(class_means(model, data, "label", batch_size=64))
 
 
+def store_class_means(argv: list[str]) -> None:
+    """Write the class means of a trained run's saved weights into its checkpoint.
+
+    For runs made before the EMA fix (CHANGELOG): their weight average overwrote the means
+    with zeros. The means are computed here over the whole training file (``eddpm train``
+    uses its 95% training split), with the saved (averaged) weights."""
+    from models import checkpoint as ckpt
+
+    ap = argparse.ArgumentParser(prog=f"{SCRIPT} store-class-means",
+                                 description=store_class_means.__doc__)
+    ap.add_argument("--model", required=True, help="the run directory to update")
+    ap.add_argument("--data", required=True, help="its training images (.npz)")
+    args = ap.parse_args(argv)
+    model = ckpt.load_model(Path(args.model))
+    set_class_means(model, read_records([args.data], model.config.codec.resolution))
+    ckpt.save_weights(model, Path(args.model) / ckpt.WEIGHTS_NAME)
+
+
 def has_class_means(run_dir: Path) -> bool:
     """Whether a checkpoint stores non-zero class means (``eddpm edit`` needs them)."""
     from safetensors import safe_open
@@ -602,6 +620,16 @@ def evaluate_variant(run: Runner, out: Path, variant: str, split: dict,
     the commands and the paths of what they wrote (the PNGs are scored afterwards)."""
     log: list[dict] = []
     model = ["--model", str(out / variant), "--seed", str(args.seed)]
+    if args.reuse_eval and (out / "report.json").is_file():
+        # Keep the earlier outputs and commands; run only the edits that were skipped.
+        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        result = earlier["evaluation"][variant]
+        if "edit_skipped" not in result:
+            return result
+        del result["edit_skipped"]
+        log = result["commands"]
+        pixel = ["--pixel-steps", str(args.pixel_steps)] if args.pixel_steps else []
+        return _edits(run, out, variant, split, args, model, pixel, result, log)
     pixel = ["--pixel-steps", str(args.pixel_steps)] if args.pixel_steps else []
     gen_steps = args.generate_pixel_steps or args.pixel_steps
     gen_pixel = ["--pixel-steps", str(gen_steps)] if gen_steps else []
@@ -624,6 +652,13 @@ def evaluate_variant(run: Runner, out: Path, variant: str, split: dict,
                    "--out", str(eval_dir / f"interpolate_{k + 1}")], log)
         strip = eval_dir / f"interpolate_{k + 1}" / "path_strip.png"
         result["interpolate"].append({"a": i, "b": j, "strip": str(strip)})
+    return _edits(run, out, variant, split, args, model, pixel, result, log)
+
+
+def _edits(run: Runner, out: Path, variant: str, split: dict, args: argparse.Namespace,
+           model: list[str], pixel: list[str], result: dict, log: list[dict]) -> dict:
+    """Run ``eddpm edit`` at every strength into ``result["edit"]``."""
+    eval_dir = out / "eval" / variant
     result["edit"] = {}
     if not has_class_means(out / variant):
         # NOTE: a checkpoint saved with zero class means cannot be edited; record why.
@@ -1007,6 +1042,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per command")
     ap.add_argument("--jobs", type=int, default=2, help="commands side by side")
     ap.add_argument("--skip-train", action="store_true", help="reuse the runs already in --out")
+    ap.add_argument("--reuse-eval", action="store_true",
+                    help="with --skip-train: keep the evaluation outputs in --out, run only the "
+                         "edits that were skipped (e.g. after store-class-means)")
     ap.add_argument("--limit", type=int, default=None,
                     help="keep the first N train and test images (smoke tests)")
     ap.add_argument("--test-fraction", type=float, default=0.1)
@@ -1093,7 +1131,8 @@ def run_benchmark(args: argparse.Namespace) -> None:
 def main() -> None:
     """Dispatch the helper subcommands, or run the benchmark."""
     argv = sys.argv[1:]
-    helpers = {"train-prior": train_prior, "train-classifier": train_classifier}
+    helpers = {"train-prior": train_prior, "train-classifier": train_classifier,
+               "store-class-means": store_class_means}
     if argv and argv[0] in helpers:
         helpers[argv[0]](argv[1:])
     else:
