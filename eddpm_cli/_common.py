@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -31,6 +32,15 @@ def setup_logging() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a command runs its model: ``--device``, ``--precision``, ``--compile``."""
+
+    device: str | None = None
+    precision: str = "auto"
+    compile: bool = False
 
 
 def device(name: str | None = None):
@@ -87,12 +97,20 @@ def resolve_model(model: Path | None, modality: str) -> Path:
     return found
 
 
-def load(model_dir: Path, device_name: str | None = None):
-    """Load a checkpoint for inference on the chosen device."""
+def load(model_dir: Path, place: Placement | None = None):
+    """Load a checkpoint for inference on the chosen device, precision and compilation."""
     setup_logging()
     from models.checkpoint import load_model
+    from models.precision import inference_dtype
 
-    return load_model(model_dir, device(device_name))
+    place = place or Placement()
+    chosen = device(place.device)
+    dtype = inference_dtype(place.precision, chosen)
+    net = load_model(model_dir, chosen)
+    net.set_precision(dtype)
+    if place.compile:
+        net.compile_networks(dynamic=True)
+    return net
 
 
 def model_dir_for(model: Path | None, modality: str) -> Path:
@@ -114,14 +132,14 @@ def model_dir_for(model: Path | None, modality: str) -> Path:
 
 
 def load_for(
-    model: Path | None, modality: str, device_name: str | None, examples: list | None = None
+    model: Path | None, modality: str, place: Placement | None, examples: list | None = None
 ):
     """Load the model for inputs of ``modality``: the explicit --model (which must be of that
     modality) or the latest matching run. With ``examples``, warn once about any the model will
     crop."""
     from eddpm_cli._output import warn
 
-    net = load(model_dir_for(model, modality), device_name)
+    net = load(model_dir_for(model, modality), place)
     cropped = net.codec.truncation_note(examples) if examples is not None else None
     if cropped:
         warn(cropped)
@@ -129,7 +147,7 @@ def load_for(
 
 
 def read_with_model(
-    sources: list[str], model: Path | None, device_name: str | None, fmt: str | None = None,
+    sources: list[str], model: Path | None, place: Placement | None, fmt: str | None = None,
     options: Any = None, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     check: Callable[[str], None] | None = None,
 ) -> tuple[Inputs, Any]:
@@ -150,23 +168,23 @@ def read_with_model(
         with held_messages():
             inputs = read_inputs(found.sources[0], fmt, options, found.stdin)
             check(inputs.modality)
-        return inputs, load_for(model, inputs.modality, device_name, inputs.examples)
+        return inputs, load_for(model, inputs.modality, place, inputs.examples)
     from models.checkpoint import read_config
 
     check("image")
     model_dir = model_dir_for(model, "image")
     inputs = read_image_inputs(found, read_config(model_dir).codec.resolution, max_image_pixels)
-    return inputs, load(model_dir, device_name)
+    return inputs, load(model_dir, place)
 
 
-def load_without_input(model: Path | None, modality: str | None, device_name: str | None):
+def load_without_input(model: Path | None, modality: str | None, place: Placement | None):
     """Load the model of a command that reads no examples (generate, decode): --model, else the
     latest run of --modality (text when not given); the two must agree when both are given."""
     if model is None:
-        return load(resolve_model(None, modality or "text"), device_name)
+        return load(resolve_model(None, modality or "text"), place)
     if modality is not None:
-        return load_for(model, modality, device_name)
-    return load(model, device_name)
+        return load_for(model, modality, place)
+    return load(model, place)
 
 
 def seed_everything(seed: int) -> None:

@@ -19,6 +19,13 @@ class PathMethod(str, Enum):
     lerp = "lerp"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class InputFormat(str, Enum):
     text = "text"
     fasta = "fasta"
@@ -50,6 +57,12 @@ TokensPerBatchOpt = Annotated[Optional[int], typer.Option(
     help="Batch by a budget of padded tokens (text), residues (protein) or pixels (image) "
          "instead of --batch-size: examples are sorted by length, output stays in input order.")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: cuda if present).")]
+PrecisionOpt = Annotated[Precision, typer.Option(
+    "--precision",
+    help="Inference compute dtype: auto is bf16 autocast on a CUDA GPU with bf16 support and fp32 "
+         "elsewhere (bf16 is slow on most CPUs); weights and outputs stay fp32.")]
+CompileOpt = Annotated[bool, typer.Option(
+    "--compile", help="torch.compile the networks before use: slower start, faster large runs.")]
 TemperatureOpt = Annotated[
     float, typer.Option("--temperature", min=0.0, help="Decoder sampling temperature; 0 decodes greedily.")
 ]

@@ -8,7 +8,7 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, MaxLengthOpt, ModalityOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
+    BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, MaxLengthOpt, ModalityOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
     TemperatureOpt, TopPOpt, decode_options,
 )
 
@@ -26,18 +26,21 @@ def decode(
     out: OutDirOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """Decode each latent row, in row order: text one line per row; proteins as FASTA records
     named by the .npz ids, or latent_000001 ... without them; images as OUT/latent_000001_STEM.png
     ... (STEM from the .npz ids; paths on stdout) plus OUT/latent_grid.png."""
-    from eddpm_cli._common import load_without_input
+    from eddpm_cli._common import Placement, load_without_input
     from eddpm_cli._output import (
         check_image_out, file_stems, grid_rows, numbered_ids, write_images, write_results,
     )
     from models.data.arrays import read_latent_file
 
     latents, ids = read_latent_file(source)
-    net = load_without_input(model, modality.value if modality else None, device)
+    net = load_without_input(model, modality.value if modality else None,
+                             Placement(device, precision.value, compile_networks))
     kind = net.config.modality
     out = check_image_out(kind, out)
     options = decode_options(kind, temperature, top_p, max_length, pixel_steps)

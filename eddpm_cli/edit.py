@@ -11,7 +11,7 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
     MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
     SequenceColumnOpt, StepsOpt, TemperatureOpt, TopPOpt, check_finite, decode_options,
     format_value,
@@ -50,11 +50,13 @@ def edit(
     max_length: MaxLengthOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """One edited example per input, in order: text lines on stdout, or FASTA records with the
     input ids, the predicted fitness before and after, and the number of mutations; images as
     OUT/edit_000001_STEM.png ... (paths on stdout) plus a before/after OUT/edit_grid.png."""
-    from eddpm_cli._common import read_with_model
+    from eddpm_cli._common import Placement, read_with_model
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import check_image_out, write_results
 
@@ -67,7 +69,7 @@ def edit(
         checked["options"] = decode_options(modality, temperature, top_p, max_length, pixel_steps)
 
     inputs, net = read_with_model(
-        sources, model, device, format_value(input_format),
+        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels, check,
     )
     modality = inputs.modality

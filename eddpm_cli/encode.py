@@ -10,7 +10,7 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
     MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, TokensPerBatchOpt, format_value,
 )
 
@@ -33,16 +33,18 @@ def encode(
     batch_size: BatchOpt = 64,
     tokens_per_batch: TokensPerBatchOpt = None,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """Write an (N, D) float32 .npy (or .npz with ids: line<K>, record ids, or image paths) of
     encoder means, rows in input order."""
-    from eddpm_cli._common import read_with_model
+    from eddpm_cli._common import Placement, read_with_model
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import is_npz, refuse_binary_tty, write_rows
 
     refuse_binary_tty(output)
     inputs, net = read_with_model(
-        sources, model, device, format_value(input_format),
+        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels,
     )
     from models import inference

@@ -8,7 +8,7 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    BatchOpt, DeviceOpt, MaxLengthOpt, ModalityOpt, ModelOpt, OutDirOpt, PixelStepsOpt, Sampler,
+    BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, MaxLengthOpt, ModalityOpt, ModelOpt, OutDirOpt, PixelStepsOpt, Sampler,
     SeedOpt, TemperatureOpt, TopPOpt, decode_options,
 )
 
@@ -28,17 +28,20 @@ def generate(
     out: OutDirOpt = None,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """Sample z_T ~ N(0, I), denoise to z0, decode: text one sample per line; proteins as FASTA
     records gen_000001, gen_000002 ...; images as OUT/gen_000001.png ... (paths on stdout) plus
     OUT/gen_grid.png."""
-    from eddpm_cli._common import load_without_input
+    from eddpm_cli._common import Placement, load_without_input
     from eddpm_cli._output import (
         check_image_out, grid_rows, numbered_ids, write_images, write_results,
     )
 
     k = steps or (50 if sampler == Sampler.ddim else 1000)
-    net = load_without_input(model, modality.value if modality else None, device)
+    net = load_without_input(model, modality.value if modality else None,
+                             Placement(device, precision.value, compile_networks))
     kind = net.config.modality
     out = check_image_out(kind, out)
     options = decode_options(kind, temperature, top_p, max_length, pixel_steps)

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from eddpm_cli._common import Placement
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, DeviceOpt, FormatOpt, IdColumnOpt, MaxImagePixelsOpt,
+    DEFAULT_MAX_IMAGE_PIXELS, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, MaxImagePixelsOpt,
     MaxLengthOpt, ModelOpt, OutDirOpt, PathMethod, PixelStepsOpt, SeedOpt, SequenceColumnOpt,
     TemperatureOpt, TopPOpt, decode_options, format_value,
 )
@@ -70,6 +71,8 @@ def interpolate(
     max_length: MaxLengthOpt = None,
     pixel_steps: PixelStepsOpt = None,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """Text and protein: invert both ends to z_T with DDIM, interpolate there, denoise and decode,
     one line (or FASTA record path_000001 ... with its weight and end ids) per point. Images:
@@ -89,6 +92,7 @@ def interpolate(
                    hint="eddpm interpolate A B, or eddpm interpolate FILE --a ID --b ID")
     if a == "-" and b == "-":
         raise fail("only one endpoint can be read from stdin")
+    place = Placement(device, precision.value, compile_networks)
     stdin = read_source_bytes("-")[0] if "-" in (a, b) else None
     ends = [a] if b is None else [a, b]
     images = {_holds_images(v, fmt, stdin, a_id is not None) for v in ends}
@@ -96,7 +100,7 @@ def interpolate(
         raise fail("the endpoints are an image and a text or protein example; both must be of one kind")
     if images == {True}:
         _interpolate_images(ends, a_id, b_id, stdin, steps, method, exact, out, model, max_image_pixels,
-                            seed, pixel_steps, device)
+                            seed, pixel_steps, place)
         return
     if exact:
         raise fail("--exact is for image models; text and protein paths already run through z_T")
@@ -109,18 +113,18 @@ def interpolate(
         if end_modality != modality:
             raise fail(f"the endpoints are {modality} and {end_modality}; both must be of one kind")
     _interpolate_latents(modality, start, end, a_id, b_id, steps, method, ddim_steps, out, model, seed,
-                         decode_options(modality, temperature, top_p, max_length, pixel_steps), device)
+                         decode_options(modality, temperature, top_p, max_length, pixel_steps), place)
 
 
 def _interpolate_latents(modality: str, start: Any, end: Any, a_id: str, b_id: str, steps: int,
                          method: PathMethod | None, ddim_steps: int, out: Path | None,
-                         model: Path | None, seed: int, options: dict, device: str | None) -> None:
+                         model: Path | None, seed: int, options: dict, place: Placement) -> None:
     """Text and protein: the path through z_T, written to stdout."""
     from eddpm_cli._common import load_for
     from eddpm_cli._output import check_image_out, numbered_ids, write_results
 
     check_image_out(modality, out)
-    net = load_for(model, modality, device, [start, end])
+    net = load_for(model, modality, place, [start, end])
     from models import inference
 
     path = inference.interpolate(
@@ -134,7 +138,7 @@ def _interpolate_latents(modality: str, start: Any, end: Any, a_id: str, b_id: s
 def _interpolate_images(ends: list[str], a_id: str | None, b_id: str | None, stdin: bytes | None,
                         steps: int, method: PathMethod | None, exact: bool, out: Path | None,
                         model: Path | None, max_image_pixels: int, seed: int,
-                        pixel_steps: int | None, device: str | None) -> None:
+                        pixel_steps: int | None, place: Placement) -> None:
     """Images: the path between the semantic latents, written as PNG files under --out."""
     from eddpm_cli._common import load, model_dir_for
     from eddpm_cli._inputs import Probe, read_image_inputs
@@ -152,7 +156,7 @@ def _interpolate_images(ends: list[str], a_id: str | None, b_id: str | None, std
             _check_one(value, inputs.examples)
         (start,), (end,) = read[0].examples, read[1].examples
         a_id, b_id = read[0].ids[0], read[1].ids[0]
-    net = load(model_dir, device)
+    net = load(model_dir, place)
     from models.image.inference import interpolate_images
 
     path = interpolate_images(net, start, end, steps, (method or PathMethod.lerp).value,

@@ -8,7 +8,7 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
     MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, TokensPerBatchOpt, format_value,
 )
 
@@ -25,6 +25,8 @@ def predict(
     batch_size: BatchOpt = 64,
     tokens_per_batch: TokensPerBatchOpt = None,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """A header row, then one row per input: its id and every head's prediction from mu(x).
 
@@ -32,12 +34,12 @@ def predict(
     classification heads give one probability column per class (HEAD:CLASS), or with --argmax
     one column with the most likely class.
     """
-    from eddpm_cli._common import read_with_model
+    from eddpm_cli._common import Placement, read_with_model
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import write_tsv
 
     inputs, net = read_with_model(
-        sources, model, device, format_value(input_format),
+        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels,
     )
     net.head()  # exits 2 with a hint when the model has no head

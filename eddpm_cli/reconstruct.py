@@ -8,7 +8,7 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, DeviceOpt, FormatOpt, IdColumnOpt, InputsArg,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
     MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
     SequenceColumnOpt, TemperatureOpt, TokensPerBatchOpt, TopPOpt, decode_options, format_value,
 )
@@ -33,13 +33,15 @@ def reconstruct(
     batch_size: BatchOpt = 64,
     tokens_per_batch: TokensPerBatchOpt = None,
     device: DeviceOpt = None,
+    precision: PrecisionOpt = Precision.auto,
+    compile_networks: CompileOpt = False,
 ) -> None:
     """One reconstruction per input example, in order: on stdout as lines, or FASTA with the
     input ids; images as OUT/recon_000001_STEM.png ... (paths on stdout) plus a before/after
     OUT/recon_grid.png."""
     import math
 
-    from eddpm_cli._common import read_with_model
+    from eddpm_cli._common import Placement, read_with_model
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import check_image_out, file_stems, grid_rows, note, write_images, write_results
 
@@ -52,7 +54,7 @@ def reconstruct(
         checked["options"] = decode_options(modality, temperature, top_p, max_length, pixel_steps)
 
     inputs, net = read_with_model(
-        sources, model, device, format_value(input_format),
+        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels, check,
     )
     out, options = checked["out"], checked["options"]

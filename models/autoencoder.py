@@ -7,6 +7,7 @@ Everything modality-specific lives in the codec.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import torch
@@ -85,6 +86,8 @@ class EDDPM(nn.Module):
         # (used by the class-mean editing direction).
         n_classes = max((len(h.classes) for h in config.heads), default=0)
         self.register_buffer("class_means", torch.zeros(n_classes, config.prior.latent_dim))
+        # Inference compute dtype (see set_precision); weights stay fp32 either way.
+        self.compute_dtype = torch.float32
 
     # -- training ------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -131,13 +134,35 @@ class EDDPM(nn.Module):
         return out
 
     # -- inference -----------------------------------------------------------------------------
+    def set_precision(self, dtype: torch.dtype) -> None:
+        """Run the networks at inference under autocast to ``dtype`` (bf16 or fp16), or in
+        fp32. Weights, latents and sampler arithmetic stay fp32; outputs come back as fp32."""
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise UsageError(f"unsupported inference precision {dtype}")
+        self.compute_dtype = dtype
+
+    def autocast(self):
+        """The autocast context of :meth:`set_precision`; in fp32 none is entered, so an outer
+        one (training under ``--mixed-precision``) still applies."""
+        if self.compute_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.class_means.device.type, dtype=self.compute_dtype)
+
+    def compile_networks(self, **options: Any) -> None:
+        """``torch.compile`` the denoiser and each network of the codec in place (the modules
+        keep their types and weights; compilation happens on first use)."""
+        for module in (self.denoiser, *self.codec.children(), *self.heads.values()):
+            module.compile(**options)
+
     def encode(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Deterministic representation mu(x): (B, D)."""
-        return self.codec.encode(batch)
+        """Deterministic representation mu(x): (B, D), fp32."""
+        with self.autocast():
+            return self.codec.encode(batch).float()
 
     def eps(self, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The denoiser, in the sampler calling convention."""
-        return self.denoiser(z_t, t)
+        """The denoiser, in the sampler calling convention (fp32 out)."""
+        with self.autocast():
+            return self.denoiser(z_t, t).float()
 
     def sample_latents(
         self, n: int, steps: int, sampler: str = "ddim", generator: torch.Generator | None = None
@@ -197,7 +222,8 @@ class EDDPM(nn.Module):
         return classes.index(label)
 
     def decode(self, z0: torch.Tensor, generator: torch.Generator | None = None, **options: Any) -> list[Any]:
-        return self.codec.decode(z0, generator=generator, **options)
+        with self.autocast():
+            return self.codec.decode(z0, generator=generator, **options)
 
     def collate(self, examples: Sequence[Any]) -> dict[str, Any]:
         return self.codec.collate(examples)

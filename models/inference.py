@@ -272,7 +272,7 @@ def guided_latents(
     def guided(z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             z = z_t.detach().requires_grad_(True)
-            eps_hat = model.denoiser(z, t)
+            eps_hat = model.eps(z, t)
             z0_hat = z0_from_eps(schedule, z, eps_hat, t)
             grad = torch.autograd.grad(objective(z0_hat).sum(), z)[0]
         abar = schedule.alphas_cumprod[t][:, None]

@@ -77,9 +77,10 @@ def _decode_from_inverted_noise(
     for i in range(0, len(examples), batch_size):
         batch = to_device(model.collate(examples[i : i + batch_size]), device)
         mu = model.encode(batch)  # (B, D)
-        x_T = codec.invert_pixels(batch["pixels"], mu, steps)  # (B, 3, R, R)
+        with model.autocast():
+            x_T = codec.invert_pixels(batch["pixels"], mu, steps).float()  # (B, 3, R, R)
         z0 = mu if shift is None else mu + shift.to(device)
-        outputs += codec.decode(z0, pixel_steps=steps, noise=x_T, clip=False)
+        outputs += model.decode(z0, pixel_steps=steps, noise=x_T, clip=False)
     return outputs
 
 
@@ -119,8 +120,9 @@ def interpolate_images(
         R = codec.config.resolution
         g = torch.Generator(device=device).manual_seed(seed)
         noise = torch.randn((1, 3, R, R), generator=g, device=device)  # shared by every point
-        return codec.decode(z0, pixel_steps=steps, noise=noise)
-    x_T = codec.invert_pixels(batch["pixels"], mu, steps).flatten(1)  # (2, 3 R R)
+        return model.decode(z0, pixel_steps=steps, noise=noise)
+    with model.autocast():
+        x_T = codec.invert_pixels(batch["pixels"], mu, steps).float().flatten(1)  # (2, 3 R R)
     noise = sampling.slerp(x_T[0], x_T[1], w).view(points, *batch["pixels"].shape[1:])
-    return codec.decode(z0, pixel_steps=steps, noise=noise, clip=False)
+    return model.decode(z0, pixel_steps=steps, noise=noise, clip=False)
 
