@@ -14,7 +14,7 @@ from eddpm_cli._options import DEFAULT_MAX_IMAGE_PIXELS
 from eddpm_cli._output import note
 
 if TYPE_CHECKING:
-    from eddpm_cli._inputs import Inputs
+    from eddpm_cli._inputs import Inputs, Stream
 
 RUNS_DIR_ENV = "EDDPM_RUNS"
 
@@ -132,15 +132,16 @@ def model_dir_for(model: Path | None, modality: str) -> Path:
 
 
 def load_for(
-    model: Path | None, modality: str, place: Placement | None, examples: list | None = None
+    model: Path | None, modality: str, place: Placement | None,
+    crop_note: Callable[[Any], str | None] | None = None,
 ):
     """Load the model for inputs of ``modality``: the explicit --model (which must be of that
-    modality) or the latest matching run. With ``examples``, warn once about any the model will
-    crop."""
+    modality) or the latest matching run. ``crop_note(codec)`` gives the one warning about
+    examples the model will crop (see :meth:`Inputs.crop_note`)."""
     from eddpm_cli._output import warn
 
     net = load(model_dir_for(model, modality), place)
-    cropped = net.codec.truncation_note(examples) if examples is not None else None
+    cropped = crop_note(net.codec) if crop_note is not None else None
     if cropped:
         warn(cropped)
     return net
@@ -149,8 +150,8 @@ def load_for(
 def read_with_model(
     sources: list[str], model: Path | None, place: Placement | None, fmt: str | None = None,
     options: Any = None, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-    check: Callable[[str], None] | None = None,
-) -> tuple[Inputs, Any]:
+    check: Callable[[str], None] | None = None, stream: bool = False,
+) -> tuple[Inputs | Stream, Any]:
     """Read a command's inputs and load the model of their modality.
 
     Text and protein inputs are read first, so a bad input fails before any model is looked
@@ -158,17 +159,22 @@ def read_with_model(
     (cheap), then every image is read and checked, and only then are the weights loaded.
     ``check(modality)`` tests the command's modality-specific options before any model is
     loaded; the reader's notes are shown only once it passes, so a usage error stands alone.
+    With ``stream``, a text or protein file is checked in one pass and returned as a
+    :class:`Stream` that reads it again chunk by chunk (stdin and images are read whole).
     """
-    from eddpm_cli._inputs import probe, read_image_inputs, read_inputs
+    from eddpm_cli._inputs import probe, read_image_inputs, read_inputs, stream_input
     from eddpm_cli._output import held_messages
 
     check = check or (lambda modality: None)
     found = probe(sources, fmt)
     if not found.images:
         with held_messages():
-            inputs = read_inputs(found.sources[0], fmt, options, found.stdin)
+            if stream and found.stdin is None:
+                inputs = stream_input(found.sources[0], fmt, options)
+            else:
+                inputs = read_inputs(found.sources[0], fmt, options, found.stdin)
             check(inputs.modality)
-        return inputs, load_for(model, inputs.modality, place, inputs.examples)
+        return inputs, load_for(model, inputs.modality, place, inputs.crop_note)
     from models.checkpoint import read_config
 
     check("image")

@@ -9,8 +9,9 @@ are read at the model's resolution, so they are read after the model's config.
 from __future__ import annotations
 
 import io
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 from eddpm_cli._errors import fail
 from eddpm_cli._output import note
@@ -35,6 +36,25 @@ class Inputs:
     examples: list[Any]
     ids: list[str]
 
+    @property
+    def count(self) -> int:
+        return len(self.examples)
+
+    def chunks(self, size: int) -> Iterator[tuple[list[str], list[Any]]]:
+        """``(ids, examples)`` of ``size`` examples at a time, in order."""
+        for i in range(0, len(self.examples), size):
+            yield self.ids[i : i + size], self.examples[i : i + size]
+
+    def repeated(self) -> frozenset[int]:
+        """Digests of the examples that occur more than once (see :class:`Stream`)."""
+        from models.inference import example_digest, repeated_digests
+
+        return repeated_digests(example_digest(x) for x in self.examples)
+
+    def crop_note(self, codec) -> str | None:
+        """The codec's one-line note on examples it will crop, or None."""
+        return codec.truncation_note(self.examples)
+
     def pick(self, record_id: str, option: str) -> Any:
         """The example with this id (for ``--a ID``/``--b ID``); exits 2 if absent or ambiguous."""
         found = [i for i, x in enumerate(self.ids) if x == record_id]
@@ -43,6 +63,103 @@ class Inputs:
             raise fail(f"{option} {record_id}: {self.source} has {what} with that id",
                        hint=f"ids in {self.source} start: {', '.join(self.ids[:5])}")
         return self.examples[found[0]]
+
+
+@dataclass
+class Stream:
+    """The examples of one text or protein file, read again on each pass instead of held.
+
+    A first pass (:func:`stream_input`) checks every record, so bad input fails before any
+    output, and keeps 12 bytes per example: a 64-bit content digest (to give repeated examples
+    identical outputs) and the length (for the crop note). :meth:`chunks` reads the file again.
+    Its interface is that of :class:`Inputs` where a command only streams.
+    """
+
+    modality: str
+    source: str
+    count: int
+    digests: Any  # np.ndarray (N,) uint64
+    lengths: Any  # np.ndarray (N,) int32
+    records: Callable[[], Iterator[tuple[str, Any]]]
+
+    def chunks(self, size: int) -> Iterator[tuple[list[str], list[Any]]]:
+        ids: list[str] = []
+        examples: list[Any] = []
+        for record_id, example in self.records():
+            ids.append(record_id)
+            examples.append(example)
+            if len(examples) == size:
+                yield ids, examples
+                ids, examples = [], []
+        if examples:
+            yield ids, examples
+
+    def repeated(self) -> frozenset[int]:
+        from models.inference import repeated_digests
+
+        return repeated_digests(self.digests.tolist())
+
+    def crop_note(self, codec) -> str | None:
+        return codec.length_note(self.lengths)
+
+
+def stream_input(source: str, fmt: str | None = None, options: Any = None) -> Stream:
+    """Check a text or protein file in one pass and return it as a :class:`Stream` (notes as
+    :func:`read_inputs`); errors exit 2 naming the source, record and line."""
+    from array import array
+
+    import numpy as np
+
+    from models.data.formats import open_input
+    from models.inference import example_digest
+
+    raw = open_input(source, fmt, stream=True)
+    if raw.modality == "text":
+        from models.data.text import LineCounts, text_records
+
+        counts = LineCounts()
+
+        def records(counts: LineCounts | None = None) -> Iterator[tuple[str, Any]]:
+            return ((f"line{r.line}", r.text) for r in text_records(raw.lines(), raw.name,
+                                                                     counts=counts))
+    else:
+        from models.protein.data import ReadCounts, iter_proteins
+
+        counts = ReadCounts()
+        options = options or protein_options()
+
+        def records(counts: ReadCounts | None = None) -> Iterator[tuple[str, Any]]:
+            return ((r.id, r.sequence) for r in iter_proteins(raw, options, counts))
+
+    digests, lengths = array("Q"), array("i")
+    for _, example in records(counts):
+        digests.append(example_digest(example))
+        lengths.append(len(example))
+    if raw.modality == "text" and counts.blank:
+        note(f"{raw.name}: skipped {counts.blank} blank line(s)")
+    if raw.modality == "protein":
+        from models.protein.data import ProteinReadResult
+
+        for line in ProteinReadResult([], raw.name, (), counts.unknown, counts.padding).notes():
+            note(line)
+    return Stream(raw.modality, raw.name, len(digests), np.frombuffer(digests, dtype=np.uint64),
+                  np.frombuffer(lengths, dtype=np.int32), records)
+
+
+def split_ids(
+    chunks: Iterator[tuple[list[str], list[Any]]],
+) -> tuple[Iterator[list[Any]], deque[list[str]]]:
+    """The examples of ``(ids, examples)`` chunks as one iterator, and a queue that receives each
+    chunk's ids as the chunk is taken: a consumer producing one result per chunk pops them in
+    step."""
+    ids: deque[list[str]] = deque()
+
+    def examples() -> Iterator[list[Any]]:
+        for chunk_ids, chunk in chunks:
+            ids.append(chunk_ids)
+            yield chunk
+
+    return examples(), ids
 
 
 def protein_options(sequence_column: str = "sequence", id_column: str | None = None,

@@ -39,17 +39,29 @@ def encode(
     """Write an (N, D) float32 .npy (or .npz with ids: line<K>, record ids, or image paths) of
     encoder means, rows in input order."""
     from eddpm_cli._common import Placement, read_with_model
-    from eddpm_cli._inputs import protein_options
+    from eddpm_cli._inputs import protein_options, split_ids
     from eddpm_cli._output import is_npz, refuse_binary_tty, write_rows
 
     refuse_binary_tty(output)
     inputs, net = read_with_model(
-        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
-        protein_options(sequence_column, id_column), max_image_pixels,
+        sources, model, Placement(device, precision.value, compile_networks),
+        format_value(input_format), protein_options(sequence_column, id_column), max_image_pixels,
+        stream=True,
     )
     from models import inference
 
-    chunks = inference.encode_chunks(net, inputs.examples, batch_size, tokens_per_batch)
+    examples, chunk_ids = split_ids(inputs.chunks(inference.CHUNK_SIZE))
+    latents = inference.encode_stream(net, examples, batch_size, tokens_per_batch,
+                                      inputs.repeated())
     npz = is_npz(output, fmt.value if fmt else None)
-    shape = (len(inputs.examples), net.config.prior.latent_dim)
-    write_rows(chunks, shape, output, inputs.ids if npz else None)
+    ids: list[str] = []
+
+    def rows():
+        for chunk in latents:
+            ids.extend(chunk_ids.popleft())  # kept for an .npz only
+            if not npz:
+                ids.clear()
+            yield chunk
+
+    shape = (inputs.count, net.config.prior.latent_dim)
+    write_rows(rows(), shape, output, ids if npz else None)

@@ -124,7 +124,7 @@ def _interpolate_latents(modality: str, start: Any, end: Any, a_id: str, b_id: s
     from eddpm_cli._output import check_image_out, numbered_ids, write_results
 
     check_image_out(modality, out)
-    net = load_for(model, modality, place, [start, end])
+    net = load_for(model, modality, place, lambda codec: codec.truncation_note([start, end]))
     from models import inference
 
     path = inference.interpolate(

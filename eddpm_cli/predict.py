@@ -35,12 +35,13 @@ def predict(
     one column with the most likely class.
     """
     from eddpm_cli._common import Placement, read_with_model
-    from eddpm_cli._inputs import protein_options
+    from eddpm_cli._inputs import protein_options, split_ids
     from eddpm_cli._output import write_tsv
 
     inputs, net = read_with_model(
-        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
-        protein_options(sequence_column, id_column), max_image_pixels,
+        sources, model, Placement(device, precision.value, compile_networks),
+        format_value(input_format), protein_options(sequence_column, id_column), max_image_pixels,
+        stream=True,
     )
     net.head()  # exits 2 with a hint when the model has no head
     from models import inference
@@ -55,9 +56,9 @@ def predict(
 
     def rows() -> Iterator[list[str]]:
         yield header
-        done = 0
-        for predictions in inference.predict_chunks(net, inputs.examples, batch_size,
-                                                    tokens_per_batch):
+        examples, chunk_ids = split_ids(inputs.chunks(inference.CHUNK_SIZE))
+        for predictions in inference.predict_stream(net, examples, batch_size, tokens_per_batch,
+                                                    inputs.repeated()):
             columns = []
             for name, values in predictions.items():
                 config = net.heads[name].config
@@ -68,8 +69,7 @@ def predict(
                 else:
                     columns.extend([f"{p:.6g}" for p in values[:, k]]
                                    for k in range(len(config.classes)))
-            ids = inputs.ids[done : done + len(columns[0])]
-            done += len(ids)
+            ids = chunk_ids.popleft()
             yield from ([i, *cells] for i, *cells in zip(ids, *columns))
 
     write_tsv(rows())

@@ -42,7 +42,7 @@ def reconstruct(
     import math
 
     from eddpm_cli._common import Placement, read_with_model
-    from eddpm_cli._inputs import protein_options
+    from eddpm_cli._inputs import protein_options, split_ids
     from eddpm_cli._output import check_image_out, file_stems, grid_rows, note, write_images, write_results
 
     checked: dict = {}
@@ -56,6 +56,7 @@ def reconstruct(
     inputs, net = read_with_model(
         sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
         protein_options(sequence_column, id_column), max_image_pixels, check,
+        stream=not metrics,  # the metrics compare every input with its reconstruction
     )
     out, options = checked["out"], checked["options"]
     from models import inference
@@ -70,12 +71,12 @@ def reconstruct(
         grid = grid_rows(inputs.examples, outputs)
         write_images(outputs, file_stems("recon", inputs.ids), out, grid, "recon_grid.png")
     else:  # text and proteins stream out chunk by chunk
-        chunks = inference.reconstruct_chunks(net, inputs.examples, batch_size, seed,
-                                              tokens_per_batch, **options)
-        outputs, done = [], 0
+        examples, chunk_ids = split_ids(inputs.chunks(inference.chunk_length(batch_size)))
+        chunks = inference.reconstruct_stream(net, examples, batch_size, seed, tokens_per_batch,
+                                              inputs.repeated(), **options)
+        outputs = []
         for chunk in chunks:
-            write_results(inputs.modality, chunk, inputs.ids[done : done + len(chunk)])
-            done += len(chunk)
+            write_results(inputs.modality, chunk, chunk_ids.popleft())
             if metrics:
                 outputs += chunk
     if metrics:

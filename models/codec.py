@@ -57,6 +57,11 @@ class Codec(nn.Module):
         """
         return None
 
+    def length_note(self, lengths: Sequence[int]) -> str | None:
+        """:meth:`truncation_note` from the examples' ``len()`` alone (for a streamed input,
+        whose examples are not kept); None where length in characters says nothing."""
+        return None
+
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device | str) -> dict[str, torch.Tensor]:
     """Move every tensor of a batch to ``device``."""

@@ -7,7 +7,8 @@ results; batching by length keeps the output in input order. Everything runs und
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+import hashlib
+from typing import Any, Callable, Container, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -64,44 +65,82 @@ def _example_key(example: Any) -> Any:
     return id(example)  # unknown kind: never merged
 
 
-def unique_examples(examples: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
-    """The distinct examples in first-seen order, and for each input the index of its copy."""
-    first: dict[Any, int] = {}
-    inverse = np.empty(len(examples), dtype=np.int64)
-    for i, example in enumerate(examples):
-        inverse[i] = first.setdefault(_example_key(example), len(first))
-    kept = [None] * len(first)
-    for i in range(len(examples) - 1, -1, -1):
-        kept[inverse[i]] = examples[i]
-    return kept, inverse
+def _key_digest(key: Any) -> int | None:
+    if isinstance(key, int):  # an object without a content key is never a repeat
+        return None
+    digest = hashlib.blake2b(digest_size=8)
+    if isinstance(key, str):
+        digest.update(key.encode("utf-8", "surrogatepass"))
+    elif isinstance(key, bytes):
+        digest.update(b"b" + key)
+    else:
+        shape, dtype, data = key
+        digest.update(f"{shape}{dtype}".encode() + data)
+    return int.from_bytes(digest.digest(), "little")
+
+
+def example_digest(example: Any) -> int | None:
+    """A 64-bit digest of an example's content (None for kinds without one), so repeats in a
+    streamed input can be found in a first pass without keeping the examples."""
+    return _key_digest(_example_key(example))
+
+
+def repeated_digests(digests: Iterable[int | None]) -> frozenset[int]:
+    """The digests that occur more than once."""
+    values = np.fromiter((d for d in digests if d is not None), dtype=np.uint64)
+    unique, counts = np.unique(values, return_counts=True)
+    return frozenset(int(d) for d in unique[counts > 1])
+
+
+def chunk_length(batch_size: int, chunk_size: int | None = None) -> int:
+    """``chunk_size`` (default :data:`CHUNK_SIZE`) rounded down to a multiple of ``batch_size``
+    (at least one batch), so sampled decoding draws the same noise however an input is chunked."""
+    chunk_size = chunk_size or CHUNK_SIZE
+    return max(batch_size, chunk_size // batch_size * batch_size)
+
+
+def _slices(examples: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    return (examples[i : i + size] for i in range(0, len(examples), size))
 
 
 @torch.inference_mode()
-def encode_chunks(
-    model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None,
-    chunk_size: int = CHUNK_SIZE,
+def encode_stream(
+    model, chunks: Iterable[Sequence[Any]], batch_size: int = 64,
+    tokens_per_batch: int | None = None, repeated: Container[int] = frozenset(),
 ) -> Iterator[np.ndarray]:
-    """mu(x) of ``chunk_size`` examples at a time: float32 arrays (n, D), rows in input order.
+    """mu(x) for each chunk of examples: float32 arrays (n, D), rows in input order.
 
-    Equal examples are encoded once, so they get bit-identical rows wherever they stand (a
-    batched matmul may round a row differently by its position in the batch); only the rows of
-    examples that occur more than once are kept between chunks.
+    Equal examples in a chunk are encoded once, and the rows of examples whose digest
+    (:func:`example_digest`) is in ``repeated`` are kept for later chunks, so equal examples get
+    bit-identical rows wherever they stand (a batched matmul may round a row differently by its
+    position in the batch) while memory stays bounded by the chunk and the repeats.
     """
-    distinct, inverse = unique_examples(examples)
-    repeated = np.bincount(inverse, minlength=len(distinct)) > 1
-    kept: dict[int, np.ndarray] = {}
+    kept: dict[Any, np.ndarray] = {}
     device = _device(model)
-    for start in range(0, len(examples), chunk_size):
-        wanted = inverse[start : start + chunk_size].tolist()
-        new = [d for d in dict.fromkeys(wanted) if d not in kept]
-        rows: dict[int, np.ndarray] = {}
-        todo = [distinct[d] for d in new]
+    for chunk in chunks:
+        keys = [_example_key(x) for x in chunk]
+        first: dict[Any, Any] = {}
+        for key, example in zip(keys, chunk):
+            first.setdefault(key, example)
+        new = [k for k in first if k not in kept]
+        todo = [first[k] for k in new]
+        rows: dict[Any, np.ndarray] = {}
         for index in length_batches(model, todo, batch_size, tokens_per_batch):
             batch = to_device(model.collate([todo[i] for i in index]), device)
             for i, row in zip(index, model.encode(batch).float().cpu().numpy()):
                 rows[new[i]] = row
-        kept.update((d, rows[d]) for d in new if repeated[d])
-        yield np.stack([rows[d] if d in rows else kept[d] for d in wanted]).astype(np.float32)
+        kept.update((k, rows[k]) for k in new if _key_digest(k) in repeated)
+        yield np.stack([rows[k] if k in rows else kept[k] for k in keys]).astype(np.float32)
+
+
+def encode_chunks(
+    model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[np.ndarray]:
+    """:func:`encode_stream` over examples held in memory, ``chunk_size`` at a time."""
+    repeated = repeated_digests(example_digest(x) for x in examples)
+    return encode_stream(model, _slices(examples, chunk_size), batch_size, tokens_per_batch,
+                         repeated)
 
 
 def encode(
@@ -136,18 +175,27 @@ def decode(
     return results
 
 
-@torch.inference_mode()
+def reconstruct_stream(
+    model, chunks: Iterable[Sequence[Any]], batch_size: int = 64, seed: int = 0,
+    tokens_per_batch: int | None = None, repeated: Container[int] = frozenset(), **options,
+) -> Iterator[list[Any]]:
+    """x -> mu(x) -> decode for each chunk, in input order. One generator serves every chunk,
+    so the output does not depend on the chunking when chunks hold whole batches
+    (:func:`chunk_length`)."""
+    g = torch.Generator(device=_device(model)).manual_seed(seed)
+    for mu in encode_stream(model, chunks, batch_size, tokens_per_batch, repeated):
+        yield decode(model, mu, batch_size, generator=g, **options)
+
+
 def reconstruct_chunks(
     model, examples: Sequence[Any], batch_size: int = 64, seed: int = 0,
     tokens_per_batch: int | None = None, chunk_size: int = CHUNK_SIZE, **options,
 ) -> Iterator[list[Any]]:
-    """x -> mu(x) -> decode, ``chunk_size`` examples at a time, in input order. One generator
-    serves every chunk, so the output does not depend on the chunking when ``chunk_size`` is a
-    multiple of ``batch_size``."""
-    g = torch.Generator(device=_device(model)).manual_seed(seed)
-    chunk_size = max(batch_size, chunk_size // batch_size * batch_size)
-    for mu in encode_chunks(model, examples, batch_size, tokens_per_batch, chunk_size):
-        yield decode(model, mu, batch_size, generator=g, **options)
+    """:func:`reconstruct_stream` over examples held in memory."""
+    repeated = repeated_digests(example_digest(x) for x in examples)
+    chunks = _slices(examples, chunk_length(batch_size, chunk_size))
+    return reconstruct_stream(model, chunks, batch_size, seed, tokens_per_batch, repeated,
+                              **options)
 
 
 def reconstruct(model, examples: Sequence[Any], batch_size: int = 64, seed: int = 0, **options) -> list[Any]:
@@ -314,15 +362,25 @@ def edit_mean(model, examples: Sequence[Any], label: str, strength: float = 1.0,
 
 
 @torch.inference_mode()
+def predict_stream(
+    model, chunks: Iterable[Sequence[Any]], batch_size: int = 64,
+    tokens_per_batch: int | None = None, repeated: Container[int] = frozenset(),
+) -> Iterator[dict[str, np.ndarray]]:
+    """Every head's prediction from mu for each chunk, in input order: class probabilities
+    (n, C), or values (n,) in the target's original units."""
+    for mu in encode_stream(model, chunks, batch_size, tokens_per_batch, repeated):
+        z = torch.as_tensor(mu).to(_device(model))
+        yield {name: head.predict(z).cpu().numpy() for name, head in model.heads.items()}
+
+
 def predict_chunks(
     model, examples: Sequence[Any], batch_size: int = 64, tokens_per_batch: int | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Every head's prediction from mu, ``chunk_size`` examples at a time, in input order: class
-    probabilities (n, C), or values (n,) in the target's original units."""
-    for mu in encode_chunks(model, examples, batch_size, tokens_per_batch, chunk_size):
-        z = torch.as_tensor(mu).to(_device(model))
-        yield {name: head.predict(z).cpu().numpy() for name, head in model.heads.items()}
+    """:func:`predict_stream` over examples held in memory, ``chunk_size`` at a time."""
+    repeated = repeated_digests(example_digest(x) for x in examples)
+    return predict_stream(model, _slices(examples, chunk_size), batch_size, tokens_per_batch,
+                          repeated)
 
 
 def predict(model, examples: Sequence[Any], batch_size: int = 64) -> dict[str, np.ndarray]:

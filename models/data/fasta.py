@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterable, Iterator
 
-from models.data.text import decode_text, no_examples_error, read_source_bytes, split_lines
+from models.data.text import no_examples_error, numbered_lines, read_source_bytes
 from models.errors import InputDataError
 
 
@@ -73,16 +73,27 @@ def parse_fasta(data: bytes, name: str) -> FastaReadResult:
     Raises:
         InputDataError: see :func:`read_fasta`.
     """
-    lines = split_lines(decode_text(data, name))
-    records: list[FastaRecord] = []
+    return FastaReadResult(records=list(fasta_records(numbered_lines(data, name), name)),
+                           source=name)
+
+
+def fasta_records(lines: Iterable[tuple[int, str]], name: str) -> Iterator[FastaRecord]:
+    """FASTA records from ``(line number, line)`` pairs, each as soon as the next header (or the
+    end) closes it, so a file can be streamed.
+
+    Raises:
+        InputDataError: see :func:`read_fasta`.
+    """
     header: tuple[str, str, int] | None = None
     body: list[tuple[int, str]] = []
-    for number, raw in enumerate(lines, start=1):
+    count = 0
+    for number, raw in lines:
+        count = number
         if not raw.strip():
             continue
         if raw.startswith(">"):
             if header is not None:
-                records.append(FastaRecord(*header, tuple(body)))
+                yield FastaRecord(*header, tuple(body))
             header, body = _header(raw, number, name), []
         elif header is None:
             raise InputDataError(
@@ -91,12 +102,10 @@ def parse_fasta(data: bytes, name: str) -> FastaReadResult:
             )
         else:
             body.append((number, raw))
-    if header is not None:
-        records.append(FastaRecord(*header, tuple(body)))
-    if not records:
-        detail = "there was no data" if not lines else f"all {len(lines)} lines were blank"
+    if header is None:
+        detail = "there was no data" if not count else f"all {count} lines were blank"
         raise no_examples_error(name, detail, "FASTA records ('>ID' then sequence lines)")
-    return FastaReadResult(records=records, source=name)
+    yield FastaRecord(*header, tuple(body))
 
 
 def _header(raw: str, number: int, name: str) -> tuple[str, str, int]:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from models.data.images import IMAGE_SUFFIXES, sniff_image_format
-from models.data.text import UTF8_BOM, read_source_bytes
+from models.data.text import UTF8_BOM, file_blocks, file_lines, numbered_lines, read_source_bytes
 from models.errors import UsageError
 
 FORMAT_MODALITY = {
@@ -40,21 +40,34 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True)
 class RawInput:
-    """One input read whole, before parsing.
+    """One input before parsing: read whole, or (``data`` None) a file read again on each pass.
 
     Args:
-        data: the bytes, gzip already decompressed.
+        data: the bytes, gzip already decompressed; None for a streamed file.
         name: display name for messages: the path as given, or ``"<stdin>"``.
         format: ``text``, ``fasta``, ``csv`` or ``tsv``.
+        path: the file a streamed input is read from.
     """
 
-    data: bytes
+    data: bytes | None
     name: str
     format: str
+    path: str | None = None
 
     @property
     def modality(self) -> str:
         return FORMAT_MODALITY[self.format]
+
+    @property
+    def streamed(self) -> bool:
+        return self.data is None
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """``(line number, line)`` pairs, decoded and split (:mod:`models.data.text`); a
+        streamed file is read block by block, from the start on every call."""
+        if self.data is not None:
+            return numbered_lines(self.data, self.name)
+        return file_lines(self.path)
 
 
 def format_from_name(path: str) -> str | None:
@@ -118,7 +131,8 @@ def _check_format(format: str | None) -> None:
 
 
 def open_input(
-    source: str | os.PathLike[str], format: str | None = None, stdin: BinaryIO | None = None
+    source: str | os.PathLike[str], format: str | None = None, stdin: BinaryIO | None = None,
+    stream: bool = False,
 ) -> RawInput:
     """Read a file (or stdin for ``-``) once and decide its format.
 
@@ -126,13 +140,20 @@ def open_input(
         source: a path, or ``"-"`` for stdin.
         format: an explicit format (rule 1), or None to decide from the name and content.
         stdin: binary stream for ``-`` (default ``sys.stdin.buffer``).
+        stream: for a file, read only its first block now (to sniff the format) and leave the
+            rest to :meth:`RawInput.lines`, so that it can be read in bounded memory; stdin is
+            always read whole.
 
     Raises:
         UsageError: an unknown explicit format.
         InputDataError: the source cannot be read (see :func:`read_source_bytes`).
     """
     _check_format(format)
-    data, name = read_source_bytes(source, stdin=stdin)
     path = os.fsdecode(os.fspath(source))
+    if stream and path != "-":
+        head = next(file_blocks(path, 1 << 16), b"")
+        chosen = format or format_from_name(path) or sniff_format(head)
+        return RawInput(data=None, name=path, format=chosen, path=path)
+    data, name = read_source_bytes(source, stdin=stdin)
     chosen = format or (None if path == "-" else format_from_name(path)) or sniff_format(data)
     return RawInput(data=data, name=name, format=chosen)

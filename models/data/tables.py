@@ -20,8 +20,9 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
-from models.data.text import decode_text, no_examples_error, split_lines
+from models.data.text import no_examples_error, numbered_lines
 from models.errors import InputDataError, UsageError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
@@ -76,7 +77,7 @@ class Table:
             InputDataError: a value that is not a finite number (names line and column).
         """
         k = self.index(name, option)
-        return [_number(row.cells[k], row.line, name, self.source) for row in self.rows]
+        return [label_value(row.cells[k], row.line, name, self.source) for row in self.rows]
 
 
 def parse_table(data: bytes, name: str, format: str) -> Table:
@@ -85,11 +86,23 @@ def parse_table(data: bytes, name: str, format: str) -> Table:
     Raises:
         InputDataError: undecodable data, a malformed row, a duplicate column name, or no rows.
     """
+    pairs = list(table_rows(numbered_lines(data, name), name, format))
+    return Table(header=pairs[0][0], rows=[row for _, row in pairs], source=name)
+
+
+def table_rows(
+    lines: Iterable[tuple[int, str]], name: str, format: str
+) -> Iterator[tuple[tuple[str, ...], TableRow]]:
+    """``(header, row)`` for each data row of ``(line number, line)`` pairs of CSV (``format=
+    "csv"``) or TSV (``"tsv"``), as they are read, so a file can be streamed.
+
+    Raises:
+        InputDataError: as for :func:`parse_table`.
+    """
     delimiter = DELIMITERS[format]
     header: tuple[str, ...] | None = None
-    rows: list[TableRow] = []
-    lines = split_lines(decode_text(data, name))
-    for number, raw in enumerate(lines, start=1):
+    found = False
+    for number, raw in lines:
         if not raw.strip():
             continue
         cells = _split(raw, delimiter, number, name)
@@ -102,11 +115,11 @@ def parse_table(data: bytes, name: str, format: str) -> Table:
                 hint=f"every row needs one value per column, separated by {delimiter!r}",
             )
         stripped = tuple(c.strip() for c in cells)
-        rows.append(TableRow(number, stripped, _starts(raw, stripped)))
-    if not rows:
+        found = True
+        yield header, TableRow(number, stripped, _starts(raw, stripped))
+    if not found:
         detail = "there was no data" if header is None else "there was only a header row"
         raise no_examples_error(name, detail, "a header row and one row per example")
-    return Table(header=header, rows=rows, source=name)
 
 
 def _split(raw: str, delimiter: str, number: int, name: str) -> list[str]:
@@ -141,7 +154,8 @@ def _starts(raw: str, cells: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(starts)
 
 
-def _number(text: str, line: int, column: str, source: str) -> float:
+def label_value(text: str, line: int, column: str, source: str) -> float:
+    """A numeric cell as a float, NaN where missing (rule 4); errors name line and column."""
     if text.lower() in MISSING:
         return math.nan
     try:

@@ -22,7 +22,9 @@ with a message naming the source and the 1-based line (and column where it appli
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import itertools
 import os
 import re
 import shlex
@@ -30,7 +32,7 @@ import sys
 import unicodedata
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterable, Iterator
 
 from models.errors import InputDataError
 
@@ -118,9 +120,15 @@ def _read_stdin(stdin: BinaryIO | None) -> bytes:
 
 
 def _read_file(path: str) -> bytes:
+    with _file_errors(path), open(path, "rb") as handle:
+        return handle.read()
+
+
+@contextlib.contextmanager
+def _file_errors(path: str) -> Iterator[None]:
+    """Turn the OS errors of opening or reading ``path`` into one-line input errors."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        yield
     except FileNotFoundError as exc:
         raise InputDataError(
             f"{path}: no such file", hint="check the path, or pass - to read from stdin"
@@ -132,6 +140,8 @@ def _read_file(path: str) -> bytes:
     except PermissionError as exc:
         raise InputDataError(f"cannot read {path}: permission denied") from exc
     except OSError as exc:
+        if isinstance(exc, (gzip.BadGzipFile, EOFError)):
+            raise
         raise InputDataError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
@@ -139,10 +149,81 @@ def _gunzip(data: bytes, source: str) -> bytes:
     try:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputDataError(
-            f"{source} starts like gzip data (bytes 1f 8b) but cannot be decompressed: {exc}",
-            hint="check the file with 'gzip -t', or decompress it yourself with 'gzip -dc'",
-        ) from exc
+        raise _gzip_error(source, exc) from exc
+
+
+def _gzip_error(source: str, exc: Exception) -> InputDataError:
+    return InputDataError(
+        f"{source} starts like gzip data (bytes 1f 8b) but cannot be decompressed: {exc}",
+        hint="check the file with 'gzip -t', or decompress it yourself with 'gzip -dc'",
+    )
+
+
+def file_blocks(path: str, block_size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of a file in blocks, gzip data (magic bytes ``1f 8b``) decompressed on the fly.
+
+    Raises:
+        InputDataError: as for :func:`read_source_bytes`, when the file is opened or read.
+    """
+    with _file_errors(path), open(path, "rb") as handle:
+        gzipped = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        handle.seek(0)
+        stream: BinaryIO = gzip.GzipFile(fileobj=handle) if gzipped else handle
+        while True:
+            try:
+                block = stream.read(block_size)
+            except (OSError, EOFError, zlib.error) as exc:
+                if not gzipped:
+                    raise
+                raise _gzip_error(path, exc) from exc
+            if not block:
+                return
+            yield block
+
+
+def file_lines(path: str, block_size: int = 1 << 20) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a file, read block by block: the same lines, and the same
+    errors, as :func:`numbered_lines` on the whole file, in memory bounded by the longest line.
+
+    Raises:
+        InputDataError: unreadable or undecodable data (named by line, byte and column).
+    """
+    blocks = file_blocks(path, block_size)
+    head = b""
+    for block in blocks:  # enough bytes to see a byte-order mark
+        head += block
+        if len(head) >= len(UTF8_BOM):
+            break
+    offset = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+    pending, number = head[offset:], 0
+    for block in itertools.chain([b""], blocks):
+        pending += block
+        # A block ending in CR may continue with LF: keep that CR for the next round.
+        end = len(pending) - 1 if pending.endswith(b"\r") else len(pending)
+        start = 0
+        for match in _LINE_BREAK_BYTES.finditer(pending, 0, end):
+            number += 1
+            yield number, _decode_line(pending[start : match.start()], number, offset + start,
+                                       path, head)
+            start = match.end()
+        pending, offset = pending[start:], offset + start
+    if pending:
+        number += 1
+        line = pending[:-1] if pending.endswith(b"\r") else pending
+        yield number, _decode_line(line, number, offset, path, head)
+
+
+def _decode_line(line: bytes, number: int, offset: int, source: str, head: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(line, exc.start, number, offset + exc.start, source,
+                          head.startswith(_UTF16_BOMS)) from None
+
+
+def numbered_lines(data: bytes, name: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of bytes already read, decoded and split as the module says."""
+    return enumerate(split_lines(decode_text(data, name)), start=1)
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -166,23 +247,24 @@ def decode_text(data: bytes, source: str) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _utf8_error(body, exc.start, bom, source, data) from None
+        breaks = list(_LINE_BREAK_BYTES.finditer(body, 0, exc.start))
+        line_start = breaks[-1].end() if breaks else 0
+        raise _utf8_error(body[line_start:], exc.start - line_start, len(breaks) + 1,
+                          bom + exc.start, source, data.startswith(_UTF16_BOMS)) from None
 
 
-def _utf8_error(body: bytes, start: int, bom: int, source: str, data: bytes) -> InputDataError:
-    """Build the error for the first undecodable byte, at offset ``start`` of ``body``."""
-    breaks = list(_LINE_BREAK_BYTES.finditer(body, 0, start))
-    line = len(breaks) + 1
-    line_start = breaks[-1].end() if breaks else 0
+def _utf8_error(line: bytes, start: int, number: int, offset: int, source: str,
+                utf16: bool) -> InputDataError:
+    """The error for the first undecodable byte, at ``start`` of ``line`` (line ``number``)
+    and at ``offset`` of the whole data."""
     # Everything before ``start`` decoded cleanly, so this count of characters is exact.
-    column = len(body[line_start:start].decode("utf-8")) + 1
-
+    column = len(line[:start].decode("utf-8")) + 1
     message = (
-        f"{source} line {line}: invalid UTF-8 byte 0x{body[start]:02x} "
-        f"at byte {bom + start} (column {column})"
+        f"{source} line {number}: invalid UTF-8 byte 0x{line[start]:02x} "
+        f"at byte {offset} (column {column})"
     )
     target = "FILE" if source == STDIN_NAME else shlex.quote(source)
-    if data.startswith(_UTF16_BOMS):
+    if utf16:
         hint = "the data starts with a UTF-16 byte-order mark; convert it with: "
         hint += f"iconv -f UTF-16 -t UTF-8 {target} > converted.txt"
     else:
@@ -245,24 +327,47 @@ def parse_text_lines(data: bytes, name: str, *, labels: bool = False) -> TextRea
     Raises:
         InputDataError: as for :func:`read_text_lines`.
     """
-    lines = split_lines(decode_text(data, name))
+    counts = LineCounts()
+    records = list(text_records(numbered_lines(data, name), name, labels=labels, counts=counts))
+    return TextReadResult(records=records, skipped_blank=counts.blank, source=name)
 
-    records: list[TextRecord] = []
-    skipped_blank = 0
-    for number, raw in enumerate(lines, start=1):
+
+@dataclass
+class LineCounts:
+    """What a pass over numbered lines saw: the last line number and the blank lines skipped."""
+
+    lines: int = 0
+    blank: int = 0
+
+
+def text_records(
+    lines: Iterable[tuple[int, str]], name: str, *, labels: bool = False,
+    counts: LineCounts | None = None,
+) -> Iterator[TextRecord]:
+    """Rules 4 and 5 over ``(line number, line)`` pairs, one record per non-blank line, as they
+    are read (so a file can be streamed); blank lines are counted in ``counts``.
+
+    Raises:
+        InputDataError: a NUL character, a malformed labelled line, or (once the lines run out)
+            no example at all.
+    """
+    counts = counts if counts is not None else LineCounts()
+    found = False
+    for number, raw in lines:
+        counts.lines = number
         _reject_nul(raw, number, name)
         line = unicodedata.normalize("NFC", raw)
         if not line.strip():
-            skipped_blank += 1
-        elif labels:
+            counts.blank += 1
+            continue
+        found = True
+        if labels:
             label, text = _split_label(line, number, name)
-            records.append(TextRecord(text=text, line=number, label=label))
+            yield TextRecord(text=text, line=number, label=label)
         else:
-            records.append(TextRecord(text=line.strip(), line=number, label=None))
-
-    if not records:
-        raise _no_examples(name, len(lines))
-    return TextReadResult(records=records, skipped_blank=skipped_blank, source=name)
+            yield TextRecord(text=line.strip(), line=number, label=None)
+    if not found:
+        raise _no_examples(name, counts.lines)
 
 
 def _reject_nul(raw: str, number: int, source: str) -> None:

@@ -86,12 +86,15 @@ class ProteinCodec(Codec):
         return min(len(example), self.config.max_length)
 
     def truncation_note(self, examples: Sequence[str]) -> str | None:
+        return self.length_note([len(s) for s in examples])
+
+    def length_note(self, lengths: Sequence[int]) -> str | None:
         L = self.config.max_length
-        longer = sum(len(s) > L for s in examples)
+        longer = sum(int(n) > L for n in lengths)
         if not longer:
             return None
         return (
-            f"{longer} of {len(examples)} sequence(s) are longer than the model's {L} residues "
+            f"{longer} of {len(lengths)} sequence(s) are longer than the model's {L} residues "
             f"and were cropped to their first {L}"
         )
 

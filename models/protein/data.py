@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
-from models.data.fasta import parse_fasta
+from models.data.fasta import fasta_records
 from models.data.formats import RawInput, format_from_name, open_input
-from models.data.tables import Table, parse_table
+from models.data.tables import Table, TableRow, label_value, parse_table, table_rows
 from models.errors import InputDataError, UsageError
 from models.protein.alphabet import Piece, clean_sequence
 from models.training import Dataset
@@ -102,60 +102,81 @@ def read_proteins(raw: RawInput, options: ProteinOptions = ProteinOptions()) -> 
             "--labels-csv needs at least one --label-column naming the label(s) to read",
             hint="eddpm train --data seqs.fasta --labels-csv FILE --label-column fitness",
         )
+    counts = ReadCounts()
+    records = list(iter_proteins(raw, options, counts))
     unlabelled = 0
+    if raw.format == "fasta" and options.label_columns:
+        records, unlabelled = _labels_from_table(records, options)
+    return ProteinReadResult(
+        records, raw.name, tuple(options.label_columns), counts.unknown, counts.padding,
+        unlabelled, options.labels_csv,
+    )
+
+
+@dataclass
+class ReadCounts:
+    """Residues changed while reading: read as X (``unknown``) and J padding removed."""
+
+    unknown: int = 0
+    padding: int = 0
+
+    def add(self, clean) -> None:
+        self.unknown += clean.unknown
+        self.padding += clean.padding
+
+
+def iter_proteins(
+    raw: RawInput, options: ProteinOptions = ProteinOptions(), counts: ReadCounts | None = None
+) -> Iterator[ProteinRecord]:
+    """The cleaned records of a FASTA, CSV or TSV input one at a time, as they are read (a file
+    input is streamed); changed residues are counted in ``counts``. Labels of a table's
+    ``label_columns`` are attached; a FASTA input's ``labels_csv`` is not (see
+    :func:`read_proteins`).
+
+    Raises:
+        InputDataError, UsageError: as for :func:`read_proteins`.
+    """
+    counts = counts if counts is not None else ReadCounts()
     if raw.format == "fasta":
-        records, unknown, padding = _fasta_records(raw)
-        if options.label_columns:
-            records, unlabelled = _labels_from_table(records, options)
+        for rec in fasta_records(raw.lines(), raw.name):
+            pieces = [Piece(text, number) for number, text in rec.lines]
+            clean = clean_sequence(pieces, rec.id, raw.name, rec.line)
+            counts.add(clean)
+            yield ProteinRecord(rec.id, clean.residues, rec.line)
     elif raw.format in ("csv", "tsv"):
         if options.labels_csv:
             raise UsageError(
                 "--labels-csv is for FASTA input; a CSV/TSV input carries its own label columns",
                 hint="pass --label-column NAME for each label column of the table",
             )
-        records, unknown, padding = _table_records(raw, options)
+        yield from _table_records(raw, options, counts)
     else:
         raise UsageError(f"{raw.name} is {raw.format}, not a protein input (FASTA, CSV or TSV)")
-    return ProteinReadResult(
-        records, raw.name, tuple(options.label_columns), unknown, padding, unlabelled,
-        options.labels_csv,
-    )
 
 
-def _fasta_records(raw: RawInput) -> tuple[list[ProteinRecord], int, int]:
-    records, unknown, padding = [], 0, 0
-    for rec in parse_fasta(raw.data, raw.name).records:
-        pieces = [Piece(text, number) for number, text in rec.lines]
-        clean = clean_sequence(pieces, rec.id, raw.name, rec.line)
-        records.append(ProteinRecord(rec.id, clean.residues, rec.line))
-        unknown, padding = unknown + clean.unknown, padding + clean.padding
-    return records, unknown, padding
+def _table_records(raw: RawInput, options: ProteinOptions,
+                   counts: ReadCounts) -> Iterator[ProteinRecord]:
+    columns = None
+    for header, row in table_rows(raw.lines(), raw.name, raw.format):
+        if columns is None:  # checked at the first data row: a header-only table has no examples
+            table = Table(header, [], raw.name)
+            columns = (table.index(options.sequence_column, "--sequence-column"),
+                       None if options.id_column is None else table.index(options.id_column, "--id-column"),
+                       [table.index(name, "--label-column") for name in options.label_columns])
+        k, id_k, label_ks = columns
+        record_id = f"line{row.line}" if id_k is None else _row_id(row, id_k, options.id_column, raw.name)
+        labels = tuple(label_value(row.cells[j], row.line, name, raw.name)
+                       for j, name in zip(label_ks, options.label_columns))
+        clean = clean_sequence([Piece(row.cells[k], row.line, row.columns[k])], record_id,
+                               raw.name, row.line)
+        counts.add(clean)
+        yield ProteinRecord(record_id, clean.residues, row.line, labels)
 
 
-def _table_records(raw: RawInput, options: ProteinOptions) -> tuple[list[ProteinRecord], int, int]:
-    table = parse_table(raw.data, raw.name, raw.format)
-    k = table.index(options.sequence_column, "--sequence-column")
-    ids = _ids(table, options.id_column)
-    labels = [table.numbers(name, "--label-column") for name in options.label_columns]
-    records, unknown, padding = [], 0, 0
-    for i, row in enumerate(table.rows):
-        piece = Piece(row.cells[k], row.line, row.columns[k])
-        clean = clean_sequence([piece], ids[i], raw.name, row.line)
-        records.append(ProteinRecord(ids[i], clean.residues, row.line, tuple(v[i] for v in labels)))
-        unknown, padding = unknown + clean.unknown, padding + clean.padding
-    return records, unknown, padding
-
-
-def _ids(table: Table, id_column: str | None) -> list[str]:
-    if id_column is None:
-        return [f"line{row.line}" for row in table.rows]
-    k = table.index(id_column, "--id-column")
-    for row in table.rows:
-        if not row.cells[k]:
-            raise InputDataError(
-                f"{table.source} line {row.line}: empty id in column {id_column!r}"
-            )
-    return [row.cells[k] for row in table.rows]
+def _row_id(row: TableRow, k: int, column: str, source: str) -> str:
+    if not row.cells[k]:
+        raise InputDataError(f"{source} line {row.line}: empty id in column {column!r}")
+    return row.cells[k]
 
 
 def _labels_from_table(

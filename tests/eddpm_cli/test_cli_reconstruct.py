@@ -17,11 +17,12 @@ def test_outputs_keep_input_order(cli, tiny_text_model: Path, tmp_path: Path, mo
     # stand-in core that echoes its inputs: the CLI must pass them in file order and keep it.
     from models import inference
 
-    def echo_in_chunks_of_two(net, texts, *args, **kwargs):
-        for i in range(0, len(texts), 2):
-            yield [t.upper() for t in texts[i : i + 2]]
+    def echo(net, chunks, *args, **kwargs):
+        for chunk in chunks:
+            yield [t.upper() for t in chunk]
 
-    monkeypatch.setattr(inference, "reconstruct_chunks", echo_in_chunks_of_two)
+    monkeypatch.setattr(inference, "reconstruct_stream", echo)
+    monkeypatch.setattr(inference, "chunk_length", lambda *args: 2)  # the file in two chunks
     data = tmp_path / "ordered.txt"
     data.write_text("third line\n\nfirst line\nsecond line\n", encoding="utf-8")
 
