@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from _bench import thread_env
+from _bench import require, thread_env
 
 RESOLUTION = 32  # data and classifier resolution; a model of another size resizes on reading
 SCRIPT = "benchmarks/image_quality.py"  # how the helper subcommands are shown in the report
@@ -1073,6 +1073,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run_benchmark(args: argparse.Namespace) -> None:
+    require("scipy")
     """Prepare, train, evaluate, score and report every data set of ``--datasets``."""
     import torch
 

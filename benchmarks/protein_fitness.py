@@ -48,7 +48,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from _bench import thread_env
+from _bench import require, thread_env
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 VARIANTS = ("eddpm", "ae")
@@ -838,6 +838,7 @@ def steps_option(text: str) -> dict[str, int]:
 
 def main() -> None:
     args = parse_args()
+    require("sklearn", "scipy", "rapidfuzz", "matplotlib")
     data_dir = Path(args.shared) / "data" / "protein_fitness"
     out = Path(args.out)
     run = Runner(args.eddpm, args.threads)

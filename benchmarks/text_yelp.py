@@ -23,6 +23,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from _bench import require
+
 
 def run(cmd: list[str], log: list[str], stdin: str | None = None) -> list[str]:
     """Run an eddpm command, record it, return its stdout lines."""
@@ -64,6 +66,7 @@ def main() -> None:
     ap.add_argument("--eddpm", default="eddpm")
     ap.add_argument("--edit-strength", type=float, default=None)
     args = ap.parse_args()
+    require("sklearn", "sacrebleu")
 
     import sacrebleu
 

@@ -216,7 +216,8 @@ def test_refuses_binary_on_a_terminal(tiny_text_model: Path, texts_file: Path) -
 def test_half_precision_checkpoint_runs_on_cpu_in_fp32(
     cli, tiny_text_model: Path, texts_file: Path, tmp_path: Path, dtype: torch.dtype
 ) -> None:
-    """Weights saved from a GPU run in bf16 or fp16 load into the fp32 model on a CPU."""
+    """Weights saved from a GPU run in bf16 or fp16 load into the fp32 model on a CPU (the
+    GPU-trained checkpoint of cases C23/C22)."""
     from safetensors.torch import load_file, save_file
 
     half = tmp_path / "half"
