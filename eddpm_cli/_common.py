@@ -183,11 +183,13 @@ def read_with_model(
     return inputs, load(model_dir, place)
 
 
-def load_without_input(model: Path | None, modality: str | None, place: Placement | None):
+def load_without_input(model: Path | None, modality: str | None, out: Path | None,
+                       place: Placement | None):
     """Load the model of a command that reads no examples (generate, decode): --model, else the
-    latest run of --modality (text when not given); the two must agree when both are given."""
+    latest run of --modality (image when --out names a folder for PNGs, else text); the model
+    and --modality must agree when both are given."""
     if model is None:
-        return load(resolve_model(None, modality or "text"), place)
+        return load(resolve_model(None, modality or ("image" if out is not None else "text")), place)
     if modality is not None:
         return load_for(model, modality, place)
     return load(model, place)

@@ -72,6 +72,7 @@ def main() -> None:
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx is not None else "eddpm"
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = message.replace("Value error, ", "")  # the validator's prefix, not ours
         sys.stderr.write(f"eddpm: error: {message}\nhint: see '{command} --help'\n")
         sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)) or int(ExitCode.USAGE))
     except KeyboardInterrupt:

@@ -39,7 +39,7 @@ def decode(
     from models.data.arrays import read_latent_file
 
     latents, ids = read_latent_file(source)
-    net = load_without_input(model, modality.value if modality else None,
+    net = load_without_input(model, modality.value if modality else None, out,
                              Placement(device, precision.value, compile_networks))
     kind = net.config.modality
     out = check_image_out(kind, out)

@@ -40,7 +40,7 @@ def generate(
     )
 
     k = steps or (50 if sampler == Sampler.ddim else 1000)
-    net = load_without_input(model, modality.value if modality else None,
+    net = load_without_input(model, modality.value if modality else None, out,
                              Placement(device, precision.value, compile_networks))
     kind = net.config.modality
     out = check_image_out(kind, out)

@@ -388,9 +388,6 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
             )
     overrides.pop("preset", None)
     train_cfg = dataclasses.replace(train_cfg, **overrides)
-    info["train"] = dataclasses.asdict(train_cfg)
-    if distributed_state().is_main_process:
-        ckpt.write_json(info_path, info)
     paths = data or [Path(p) for p in info["data"]]
     if any(str(p) == "-" for p in paths) and not data:
         raise fail("this run was trained from stdin", hint="pass the same data again with --data -")
@@ -410,6 +407,17 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     model = ckpt.build_model(model_cfg, run_dir)
     trainer = Trainer(model, train_cfg, run_dir, train_set, val_set, progress=_progress())
     trainer.resume()
+    if train_cfg.max_steps < trainer.step:
+        raise fail(
+            f"--max-steps {train_cfg.max_steps} is below the step {trainer.step} the run's "
+            "checkpoint has reached",
+            hint=f"pass --max-steps above {trainer.step}, or drop it to keep the run's own "
+            f"({info['train']['max_steps']})",
+        )
+    # The run's record keeps the settings it goes on with (a new --max-steps, --max-minutes).
+    info["train"] = dataclasses.asdict(train_cfg)
+    if distributed_state().is_main_process:
+        ckpt.write_json(info_path, info)
     note(f"resuming {run_dir} at step {trainer.step}")
     if _fit(trainer, train_set, run_dir):
         typer.echo(str(run_dir))

@@ -264,12 +264,16 @@ def _utf8_error(line: bytes, start: int, number: int, offset: int, source: str,
         f"at byte {offset} (column {column})"
     )
     target = "FILE" if source == STDIN_NAME else shlex.quote(source)
+    # iconv reads the text itself: a gzip file is decompressed on the way in
+    convert = (f"gzip -dc {target} | iconv -f {{}} -t UTF-8 > converted.txt"
+               if source.lower().endswith(".gz") else
+               f"iconv -f {{}} -t UTF-8 {target} > converted.txt")
     if utf16:
         hint = "the data starts with a UTF-16 byte-order mark; convert it with: "
-        hint += f"iconv -f UTF-16 -t UTF-8 {target} > converted.txt"
+        hint += convert.format("UTF-16")
     else:
         hint = "save the file as UTF-8, or convert it, e.g. from Windows-1252 with: "
-        hint += f"iconv -f WINDOWS-1252 -t UTF-8 {target} > converted.txt"
+        hint += convert.format("WINDOWS-1252")
     return InputDataError(message, hint=hint)
 
 

@@ -9,6 +9,7 @@ projected latent is added to every token embedding, and one projected key/value 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -106,6 +107,16 @@ def load_pretrained(directory: Path, causal: bool) -> nn.Module:
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot load a pretrained model from {directory}: {exc}") from None
 
+
+
+# Control characters other than tab (C0, DEL, C1): a byte-level tokenizer can emit them, and
+# they have no place in text output (the text reader refuses NUL; terminals act on escapes).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Decoded text without control characters (tab and newline kept), stripped."""
+    return _CONTROL.sub("", text).strip()
 
 class TextCodec(Codec):
     """BERT-style encoder and latent-conditioned GPT-2 decoder.
@@ -245,7 +256,7 @@ class TextCodec(Codec):
         texts = []
         for row in rows:
             row = row[: row.index(self.eos_id)] if self.eos_id in row else row
-            texts.append(self.tokenizer.decode(row, skip_special_tokens=True))
+            texts.append(printable(self.tokenizer.decode(row, skip_special_tokens=True)))
         return texts
 
     # -- metrics and assets --------------------------------------------------------------------

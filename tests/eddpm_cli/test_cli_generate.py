@@ -47,3 +47,21 @@ def test_line_breaks_inside_a_sample_stay_on_one_line(cli, tiny_text_model: Path
     result = cli.ok(cli("generate", "-n", 4, "--model", tiny_text_model))
 
     assert result.stdout_bytes == b"a b\nc d\ne f\nplain\n"
+
+
+def test_out_without_model_picks_the_latest_image_run(cli, tiny_text_model: Path,
+                                                      tiny_image_model: Path, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    import os
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "image").symlink_to(tiny_image_model)
+    (runs / "text").symlink_to(tiny_text_model)
+    os.utime(tiny_text_model / "model.safetensors")  # the text run is the newest
+    monkeypatch.setenv("EDDPM_RUNS", str(runs))
+
+    result = cli.ok(cli("generate", "-n", 1, "--pixel-steps", 2, "--out", tmp_path / "png"))
+
+    assert "latest image run" in result.stderr
+    assert list((tmp_path / "png").glob("*.png"))

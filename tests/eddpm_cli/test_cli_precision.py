@@ -96,3 +96,16 @@ def test_compiled_networks_give_the_same_latents(cli, tiny_text_model: Path,
     compiled = _array(cli.ok(cli("encode", texts_file, "-m", tiny_text_model, "--compile")))
 
     np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_a_bad_choice_is_one_plain_error_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    eddpm = Path(sys.executable).with_name("eddpm")
+    result = subprocess.run([str(eddpm), "encode", "x.txt", "--precision", "fp64"],
+                            capture_output=True, text=True, cwd=tmp_path)
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("eddpm: error: Invalid value for '--precision': 'fp64' is not")
+    assert "Value error" not in result.stderr

@@ -116,6 +116,20 @@ def test_resume_option_conflicting_with_the_run_names_both_values(
     assert sorted(p.name for p in out.iterdir()) == before
 
 
+def test_resume_below_the_checkpoint_step_exits_2_and_keeps_the_run(
+    cli, small_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    cli.ok(_train(cli, small_data, out))
+    before = (out / "run.json").read_bytes()
+
+    result = cli("train", "--resume", out, "--max-steps", 1)
+
+    cli.usage_error(result, "--max-steps 1", "step 2")
+    assert (out / "run.json").read_bytes() == before
+    cli.ok(cli("train", "--resume", out, "--max-steps", 3))
+
+
 def test_resume_with_other_data_exits_2(cli, small_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     cli.ok(_train(cli, small_data, out))

@@ -99,3 +99,15 @@ def test_streamed_proteins_equal_whole_file_proteins(tmp_path: Path, name: str, 
     assert [(r.id, r.sequence, r.line) for r in records] == [
         (r.id, r.sequence, r.line) for r in whole.records]
     assert str([r.labels for r in records]) == str([r.labels for r in whole.records])
+
+
+def test_the_conversion_hint_of_a_gzip_file_decompresses_first(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt.gz"
+    path.write_bytes(gzip.compress(b"ok\ncaf\xe9\n"))
+
+    with pytest.raises(InputDataError) as raised:
+        list(file_lines(str(path)))
+
+    assert "line 2" in raised.value.message
+    assert raised.value.hint.startswith("save the file as UTF-8")
+    assert f"gzip -dc {path} | iconv -f WINDOWS-1252 -t UTF-8 > converted.txt" in raised.value.hint
