@@ -160,16 +160,19 @@ def read_with_model(
     ``check(modality)`` tests the command's modality-specific options before any model is
     loaded; the reader's notes are shown only once it passes, so a usage error stands alone.
     With ``stream``, a text or protein file is checked in one pass and returned as a
-    :class:`Stream` that reads it again chunk by chunk (stdin and images are read whole).
+    :class:`Stream` that reads it again chunk by chunk; stdin is first copied to a temporary
+    file for that (images are read whole).
     """
     from eddpm_cli._inputs import probe, read_image_inputs, read_inputs, stream_input
     from eddpm_cli._output import held_messages
 
     check = check or (lambda modality: None)
-    found = probe(sources, fmt)
+    found = probe(sources, fmt, spool=stream and len(sources) == 1)
     if not found.images:
         with held_messages():
-            if stream and found.stdin is None:
+            if found.spooled is not None:
+                inputs = stream_input(found.spooled, fmt, options, name="<stdin>")
+            elif stream and found.stdin is None:
                 inputs = stream_input(found.sources[0], fmt, options)
             else:
                 inputs = read_inputs(found.sources[0], fmt, options, found.stdin)

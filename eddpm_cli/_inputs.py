@@ -103,9 +103,10 @@ class Stream:
         return codec.length_note(self.lengths)
 
 
-def stream_input(source: str, fmt: str | None = None, options: Any = None) -> Stream:
+def stream_input(source: str, fmt: str | None = None, options: Any = None,
+                 name: str | None = None) -> Stream:
     """Check a text or protein file in one pass and return it as a :class:`Stream` (notes as
-    :func:`read_inputs`); errors exit 2 naming the source, record and line."""
+    :func:`read_inputs`); errors exit 2 naming the source (or ``name``), record and line."""
     from array import array
 
     import numpy as np
@@ -113,7 +114,7 @@ def stream_input(source: str, fmt: str | None = None, options: Any = None) -> St
     from models.data.formats import open_input
     from models.inference import example_digest
 
-    raw = open_input(source, fmt, stream=True)
+    raw = open_input(source, fmt, stream=True, name=name)
     if raw.modality == "text":
         from models.data.text import LineCounts, text_records
 
@@ -183,22 +184,33 @@ class Probe:
     sources: list[str]
     images: bool
     stdin: bytes | None
+    spooled: str | None = None
 
     def stdin_stream(self) -> BinaryIO | None:
         """A fresh binary stream over the stdin bytes (None without ``-``)."""
         return None if self.stdin is None else io.BytesIO(self.stdin)
 
 
-def probe(sources: Sequence[str], fmt: str | None = None, several: bool = False) -> Probe:
+def probe(sources: Sequence[str], fmt: str | None = None, several: bool = False,
+          spool: bool = False) -> Probe:
     """Tell whether ``sources`` are images; exits 2 when they mix kinds, when ``-`` appears
-    twice, or (unless ``several``) when several text or protein files are given."""
+    twice, or (unless ``several``) when several text or protein files are given. With
+    ``spool``, stdin is copied to a temporary file (``Probe.spooled``) instead of memory, unless
+    it holds images."""
     from models.data.formats import is_image_source
-    from models.data.text import read_source_bytes
+    from models.data.text import file_blocks, read_source_bytes, spool_stdin
 
     sources = list(sources)
     if sources.count("-") > 1:
         raise fail("'-' (stdin) can be given only once")
-    stdin = read_source_bytes("-")[0] if "-" in sources else None
+    spooled = spool_stdin() if spool and "-" in sources else None
+    if spooled is not None:
+        head = next(file_blocks(spooled, 1 << 16, "<stdin>"), b"")
+        if not is_image_source("-", fmt, head):
+            return Probe(sources, False, None, spooled)
+        stdin = read_source_bytes(spooled)[0]
+    else:
+        stdin = read_source_bytes("-")[0] if "-" in sources else None
     kinds = {s: is_image_source(s, fmt, stdin if s == "-" else None) for s in sources}
     if len(set(kinds.values())) > 1:
         images = ", ".join(s for s, image in kinds.items() if image)

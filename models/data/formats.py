@@ -67,7 +67,7 @@ class RawInput:
         streamed file is read block by block, from the start on every call."""
         if self.data is not None:
             return numbered_lines(self.data, self.name)
-        return file_lines(self.path)
+        return file_lines(self.path, name=self.name)
 
 
 def format_from_name(path: str) -> str | None:
@@ -132,7 +132,7 @@ def _check_format(format: str | None) -> None:
 
 def open_input(
     source: str | os.PathLike[str], format: str | None = None, stdin: BinaryIO | None = None,
-    stream: bool = False,
+    stream: bool = False, name: str | None = None,
 ) -> RawInput:
     """Read a file (or stdin for ``-``) once and decide its format.
 
@@ -141,8 +141,10 @@ def open_input(
         format: an explicit format (rule 1), or None to decide from the name and content.
         stdin: binary stream for ``-`` (default ``sys.stdin.buffer``).
         stream: for a file, read only its first block now (to sniff the format) and leave the
-            rest to :meth:`RawInput.lines`, so that it can be read in bounded memory; stdin is
-            always read whole.
+            rest to :meth:`RawInput.lines`, so that it can be read in bounded memory; ``-`` is
+            read whole (stream a copy made by :func:`models.data.text.spool_stdin` instead).
+        name: with ``stream``, what messages call the file instead of its path (``"<stdin>"``
+            for a copy of stdin), and then the format is told by content, not by the name.
 
     Raises:
         UsageError: an unknown explicit format.
@@ -151,9 +153,10 @@ def open_input(
     _check_format(format)
     path = os.fsdecode(os.fspath(source))
     if stream and path != "-":
-        head = next(file_blocks(path, 1 << 16), b"")
-        chosen = format or format_from_name(path) or sniff_format(head)
-        return RawInput(data=None, name=path, format=chosen, path=path)
+        head = next(file_blocks(path, 1 << 16, name), b"")
+        named = None if name is not None else format_from_name(path)
+        chosen = format or named or sniff_format(head)
+        return RawInput(data=None, name=name or path, format=chosen, path=path)
     data, name = read_source_bytes(source, stdin=stdin)
     chosen = format or (None if path == "-" else format_from_name(path)) or sniff_format(data)
     return RawInput(data=data, name=name, format=chosen)

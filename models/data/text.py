@@ -159,13 +159,15 @@ def _gzip_error(source: str, exc: Exception) -> InputDataError:
     )
 
 
-def file_blocks(path: str, block_size: int = 1 << 20) -> Iterator[bytes]:
-    """The bytes of a file in blocks, gzip data (magic bytes ``1f 8b``) decompressed on the fly.
+def file_blocks(path: str, block_size: int = 1 << 20, name: str | None = None) -> Iterator[bytes]:
+    """The bytes of a file in blocks, gzip data (magic bytes ``1f 8b``) decompressed on the fly;
+    ``name`` (default the path) is what messages call it.
 
     Raises:
         InputDataError: as for :func:`read_source_bytes`, when the file is opened or read.
     """
-    with _file_errors(path), open(path, "rb") as handle:
+    name = name or path
+    with _file_errors(name), open(path, "rb") as handle:
         gzipped = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
         handle.seek(0)
         stream: BinaryIO = gzip.GzipFile(fileobj=handle) if gzipped else handle
@@ -175,20 +177,53 @@ def file_blocks(path: str, block_size: int = 1 << 20) -> Iterator[bytes]:
             except (OSError, EOFError, zlib.error) as exc:
                 if not gzipped:
                     raise
-                raise _gzip_error(path, exc) from exc
+                raise _gzip_error(name, exc) from exc
             if not block:
                 return
             yield block
 
 
-def file_lines(path: str, block_size: int = 1 << 20) -> Iterator[tuple[int, str]]:
+def spool_stdin(stdin: BinaryIO | None = None, block_size: int = 1 << 20) -> str:
+    """Copy stdin block by block to a temporary file, deleted when the process exits, so that it
+    can be read twice in bounded memory; returns the file's path.
+
+    Raises:
+        InputDataError: stdin cannot be read.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+    handle, path = tempfile.mkstemp(prefix="eddpm-stdin-")
+    atexit.register(_remove_quietly, path)
+    with os.fdopen(handle, "wb") as out:
+        try:
+            if stream is not None:
+                shutil.copyfileobj(stream, out, block_size)
+        except OSError as exc:
+            raise InputDataError(f"cannot read stdin: {exc.strerror or exc}") from exc
+    return path
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def file_lines(path: str, block_size: int = 1 << 20,
+               name: str | None = None) -> Iterator[tuple[int, str]]:
     """``(line number, line)`` of a file, read block by block: the same lines, and the same
-    errors, as :func:`numbered_lines` on the whole file, in memory bounded by the longest line.
+    errors, as :func:`numbered_lines` on the whole file, in memory bounded by the longest line;
+    ``name`` (default the path) is what messages call it.
 
     Raises:
         InputDataError: unreadable or undecodable data (named by line, byte and column).
     """
-    blocks = file_blocks(path, block_size)
+    name = name or path
+    blocks = file_blocks(path, block_size, name)
     head = b""
     for block in blocks:  # enough bytes to see a byte-order mark
         head += block
@@ -204,13 +239,13 @@ def file_lines(path: str, block_size: int = 1 << 20) -> Iterator[tuple[int, str]
         for match in _LINE_BREAK_BYTES.finditer(pending, 0, end):
             number += 1
             yield number, _decode_line(pending[start : match.start()], number, offset + start,
-                                       path, head)
+                                       name, head)
             start = match.end()
         pending, offset = pending[start:], offset + start
     if pending:
         number += 1
         line = pending[:-1] if pending.endswith(b"\r") else pending
-        yield number, _decode_line(line, number, offset, path, head)
+        yield number, _decode_line(line, number, offset, name, head)
 
 
 def _decode_line(line: bytes, number: int, offset: int, source: str, head: bytes) -> str:

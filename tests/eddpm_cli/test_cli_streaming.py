@@ -96,3 +96,20 @@ def test_proteins_stream_with_one_crop_warning(cli, tiny_protein_model: Path, tm
     assert [ln.split("\t")[0] for ln in cli.lines(streamed)[1:]] == [i for i, _ in records]
     warnings = [ln for ln in streamed.stderr.splitlines() if "cropped" in ln]
     assert len(warnings) == 1 and "2 of 5 sequence(s)" in warnings[0]
+
+
+def test_stdin_is_spooled_not_held(cli, tiny_text_model: Path, reviews: Path, small_chunks: None,
+                                   monkeypatch) -> None:
+    def no_whole_stdin(stdin):
+        raise AssertionError("stdin was read whole")
+
+    from_file = cli.ok(cli("encode", reviews, "-m", tiny_text_model))
+    monkeypatch.setattr(text_reader, "_read_stdin", no_whole_stdin)
+
+    from_stdin = cli.ok(cli("encode", "-", "-m", tiny_text_model, input=reviews.read_bytes()))
+
+    assert from_stdin.stdout_bytes == from_file.stdout_bytes
+    assert "<stdin>: skipped 1 blank line" in from_stdin.stderr
+    bad = cli("encode", "-", "-m", tiny_text_model, input=b"fine\n" * 5 + b"bad \xff\n")
+    cli.usage_error(bad, "<stdin> line 6", "0xff")
+    cli.usage_error(cli("predict", "-", "-m", tiny_text_model, input=b""), "no examples on stdin")
