@@ -171,7 +171,9 @@ def read_with_model(
     if not found.images:
         with held_messages():
             if found.spooled is not None:
-                inputs = stream_input(found.spooled, fmt, options, name="<stdin>")
+                from models.data.text import STDIN_NAME
+
+                inputs = stream_input(found.spooled, fmt, options, name=STDIN_NAME)
             elif stream and found.stdin is None:
                 inputs = stream_input(found.sources[0], fmt, options)
             else:
@@ -192,7 +194,8 @@ def load_without_input(model: Path | None, modality: str | None, out: Path | Non
     latest run of --modality (image when --out names a folder for PNGs, else text); the model
     and --modality must agree when both are given."""
     if model is None:
-        return load(resolve_model(None, modality or ("image" if out is not None else "text")), place)
+        default = "image" if out is not None else "text"
+        return load(resolve_model(None, modality or default), place)
     if modality is not None:
         return load_for(model, modality, place)
     return load(model, place)

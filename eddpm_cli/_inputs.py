@@ -136,12 +136,10 @@ def stream_input(source: str, fmt: str | None = None, options: Any = None,
     for _, example in records(counts):
         digests.append(example_digest(example))
         lengths.append(len(example))
-    if raw.modality == "text" and counts.blank:
-        note(f"{raw.name}: skipped {counts.blank} blank line(s)")
-    if raw.modality == "protein":
-        from models.protein.data import ProteinReadResult
-
-        for line in ProteinReadResult([], raw.name, (), counts.unknown, counts.padding).notes():
+    if raw.modality == "text":
+        _note_blank(raw.name, counts.blank)
+    else:
+        for line in counts.notes(raw.name):
             note(line)
     return Stream(raw.modality, raw.name, len(digests), np.frombuffer(digests, dtype=np.uint64),
                   np.frombuffer(lengths, dtype=np.int32), records)
@@ -161,6 +159,11 @@ def split_ids(
             yield chunk
 
     return examples(), ids
+
+
+def _note_blank(source: str, blank: int) -> None:
+    if blank:
+        note(f"{source}: skipped {blank} blank line(s)")
 
 
 def protein_options(sequence_column: str = "sequence", id_column: str | None = None,
@@ -198,14 +201,14 @@ def probe(sources: Sequence[str], fmt: str | None = None, several: bool = False,
     ``spool``, stdin is copied to a temporary file (``Probe.spooled``) instead of memory, unless
     it holds images."""
     from models.data.formats import is_image_source
-    from models.data.text import file_blocks, read_source_bytes, spool_stdin
+    from models.data.text import STDIN_NAME, file_blocks, read_source_bytes, spool_stdin
 
     sources = list(sources)
     if sources.count("-") > 1:
         raise fail("'-' (stdin) can be given only once")
     spooled = spool_stdin() if spool and "-" in sources else None
     if spooled is not None:
-        head = next(file_blocks(spooled, 1 << 16, "<stdin>"), b"")
+        head = next(file_blocks(spooled, 1 << 16, STDIN_NAME), b"")
         if not is_image_source("-", fmt, head):
             return Probe(sources, False, None, spooled)
         stdin = read_source_bytes(spooled)[0]
@@ -251,8 +254,7 @@ def read_inputs(source: str, fmt: str | None = None, options: Any = None,
         from models.data.text import parse_text_lines
 
         result = parse_text_lines(raw.data, raw.name)
-        if result.skipped_blank:
-            note(f"{result.source}: skipped {result.skipped_blank} blank line(s)")
+        _note_blank(result.source, result.skipped_blank)
         return Inputs("text", raw.name, [r.text for r in result.records],
                       [f"line{r.line}" for r in result.records])
     from models.protein.data import read_proteins

@@ -8,8 +8,8 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, MaxLengthOpt, ModalityOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
-    TemperatureOpt, TopPOpt, decode_options,
+    BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, MaxLengthOpt, ModalityOpt,
+    ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt, TemperatureOpt, TopPOpt, decode_options,
 )
 
 

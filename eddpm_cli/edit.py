@@ -11,10 +11,10 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
-    MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
-    SequenceColumnOpt, StepsOpt, TemperatureOpt, TopPOpt, check_finite, decode_options,
-    format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt,
+    FormatOpt, IdColumnOpt, InputsArg, MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt,
+    PixelStepsOpt, SeedOpt, SequenceColumnOpt, StepsOpt, TemperatureOpt, TopPOpt, check_finite,
+    decode_options, format_value,
 )
 
 # Fraction of the diffusion schedule inverted before guided denoising, per modality. Proteins stay
@@ -69,8 +69,9 @@ def edit(
         checked["options"] = decode_options(modality, temperature, top_p, max_length, pixel_steps)
 
     inputs, net = read_with_model(
-        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
-        protein_options(sequence_column, id_column), max_image_pixels, check,
+        sources, model, Placement(device, precision.value, compile_networks),
+        format_value(input_format), protein_options(sequence_column, id_column),
+        max_image_pixels, check,
     )
     modality = inputs.modality
     method, out = checked["method"], checked["out"]

@@ -10,8 +10,9 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
-    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, TokensPerBatchOpt, format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt,
+    FormatOpt, IdColumnOpt, InputsArg, MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt,
+    TokensPerBatchOpt, format_value,
 )
 
 
@@ -58,9 +59,9 @@ def encode(
 
     def rows():
         for chunk in latents:
-            ids.extend(chunk_ids.popleft())  # kept for an .npz only
-            if not npz:
-                ids.clear()
+            done = chunk_ids.popleft()
+            if npz:  # an .npz stores the ids after the rows
+                ids.extend(done)
             yield chunk
 
     shape = (inputs.count, net.config.prior.latent_dim)

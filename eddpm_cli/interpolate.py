@@ -10,9 +10,10 @@ import typer
 from eddpm_cli._common import Placement
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, MaxImagePixelsOpt,
-    MaxLengthOpt, ModelOpt, OutDirOpt, PathMethod, PixelStepsOpt, SeedOpt, SequenceColumnOpt,
-    TemperatureOpt, TopPOpt, decode_options, format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt,
+    IdColumnOpt, MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PathMethod,
+    PixelStepsOpt, SeedOpt, SequenceColumnOpt, TemperatureOpt, TopPOpt, decode_options,
+    format_value,
 )
 
 
@@ -113,7 +114,8 @@ def interpolate(
         if end_modality != modality:
             raise fail(f"the endpoints are {modality} and {end_modality}; both must be of one kind")
     _interpolate_latents(modality, start, end, a_id, b_id, steps, method, ddim_steps, out, model, seed,
-                         decode_options(modality, temperature, top_p, max_length, pixel_steps), place)
+                         decode_options(modality, temperature, top_p, max_length, pixel_steps),
+                         place)
 
 
 def _interpolate_latents(modality: str, start: Any, end: Any, a_id: str, b_id: str, steps: int,

@@ -8,8 +8,9 @@ import typer
 
 from eddpm_cli._errors import handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
-    MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt, TokensPerBatchOpt, format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt,
+    FormatOpt, IdColumnOpt, InputsArg, MaxImagePixelsOpt, ModelOpt, SequenceColumnOpt,
+    TokensPerBatchOpt, format_value,
 )
 
 

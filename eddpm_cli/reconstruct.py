@@ -8,9 +8,10 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt, FormatOpt, IdColumnOpt, InputsArg,
-    MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt, PixelStepsOpt, SeedOpt,
-    SequenceColumnOpt, TemperatureOpt, TokensPerBatchOpt, TopPOpt, decode_options, format_value,
+    DEFAULT_MAX_IMAGE_PIXELS, BatchOpt, CompileOpt, DeviceOpt, Precision, PrecisionOpt,
+    FormatOpt, IdColumnOpt, InputsArg, MaxImagePixelsOpt, MaxLengthOpt, ModelOpt, OutDirOpt,
+    PixelStepsOpt, SeedOpt, SequenceColumnOpt, TemperatureOpt, TokensPerBatchOpt, TopPOpt,
+    decode_options, format_value,
 )
 
 
@@ -54,8 +55,9 @@ def reconstruct(
         checked["options"] = decode_options(modality, temperature, top_p, max_length, pixel_steps)
 
     inputs, net = read_with_model(
-        sources, model, Placement(device, precision.value, compile_networks), format_value(input_format),
-        protein_options(sequence_column, id_column), max_image_pixels, check,
+        sources, model, Placement(device, precision.value, compile_networks),
+        format_value(input_format), protein_options(sequence_column, id_column),
+        max_image_pixels, check,
         stream=not metrics,  # the metrics compare every input with its reconstruction
     )
     out, options = checked["out"], checked["options"]

@@ -129,7 +129,8 @@ def encode_stream(
             batch = to_device(model.collate([todo[i] for i in index]), device)
             for i, row in zip(index, model.encode(batch).float().cpu().numpy()):
                 rows[new[i]] = row
-        kept.update((k, rows[k]) for k in new if _key_digest(k) in repeated)
+        if repeated:  # only repeats are kept, so the digests need computing only when any exist
+            kept.update((k, rows[k]) for k in new if _key_digest(k) in repeated)
         yield np.stack([rows[k] if k in rows else kept[k] for k in keys]).astype(np.float32)
 
 

@@ -74,13 +74,7 @@ class ProteinReadResult:
 
     def notes(self) -> list[str]:
         """One line per change made while reading, for the user (empty when nothing changed)."""
-        notes = []
-        if self.unknown:
-            notes.append(f"{self.source}: read {self.unknown} U/O/B/Z/J residue(s) as X")
-        if self.padding:
-            notes.append(
-                f"{self.source}: removed {self.padding} J padding residue(s) from sequence ends"
-            )
+        notes = ReadCounts(self.unknown, self.padding).notes(self.source)
         if self.unlabelled:
             notes.append(
                 f"{self.source}: {self.unlabelled} record(s) have no row in {self.labels_source} "
@@ -124,6 +118,17 @@ class ReadCounts:
         self.unknown += clean.unknown
         self.padding += clean.padding
 
+    def notes(self, source: str) -> list[str]:
+        """One line per kind of change, for the user (empty when nothing changed)."""
+        notes = []
+        if self.unknown:
+            notes.append(f"{source}: read {self.unknown} U/O/B/Z/J residue(s) as X")
+        if self.padding:
+            notes.append(
+                f"{source}: removed {self.padding} J padding residue(s) from sequence ends"
+            )
+        return notes
+
 
 def iter_proteins(
     raw: RawInput, options: ProteinOptions = ProteinOptions(), counts: ReadCounts | None = None
@@ -160,11 +165,13 @@ def _table_records(raw: RawInput, options: ProteinOptions,
     for header, row in table_rows(raw.lines(), raw.name, raw.format):
         if columns is None:  # checked at the first data row: a header-only table has no examples
             table = Table(header, [], raw.name)
-            columns = (table.index(options.sequence_column, "--sequence-column"),
-                       None if options.id_column is None else table.index(options.id_column, "--id-column"),
+            id_k = None if options.id_column is None else table.index(options.id_column,
+                                                                          "--id-column")
+            columns = (table.index(options.sequence_column, "--sequence-column"), id_k,
                        [table.index(name, "--label-column") for name in options.label_columns])
         k, id_k, label_ks = columns
-        record_id = f"line{row.line}" if id_k is None else _row_id(row, id_k, options.id_column, raw.name)
+        record_id = (f"line{row.line}" if id_k is None
+                     else _row_id(row, id_k, options.id_column, raw.name))
         labels = tuple(label_value(row.cells[j], row.line, name, raw.name)
                        for j, name in zip(label_ks, options.label_columns))
         clean = clean_sequence([Piece(row.cells[k], row.line, row.columns[k])], record_id,

@@ -64,8 +64,8 @@ def test_bf16_image_exact_reconstruction(cli, tiny_image_model: Path, image_clas
                                          tmp_path: Path) -> None:
     out = tmp_path / "out"
 
-    result = cli.ok(cli("reconstruct", image_classes / "red", "-m", tiny_image_model, "--exact", "-o", out,
-                        "--pixel-steps", "3", "--precision", "bf16"))
+    result = cli.ok(cli("reconstruct", image_classes / "red", "-m", tiny_image_model, "--exact",
+                        "-o", out, "--pixel-steps", "3", "--precision", "bf16"))
 
     assert len(list(out.glob("*.png"))) >= 2
     assert result.stdout.strip()
