@@ -68,8 +68,10 @@ def train(
     from models import config as cfg
 
     cfg.TrainConfig(**overrides)  # refuse impossible values before reading data or writing
+    from models.sharding import check_launch_environment
     from models.training import check_mixed_precision
 
+    check_launch_environment()
     if "mixed_precision" in overrides:
         check_mixed_precision(overrides["mixed_precision"])
     if resume is not None:
@@ -281,7 +283,7 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
              f"({len(val_set)} held out) into {out_dir}"
              + (f" with {state.num_processes} processes" if state.num_processes > 1 else ""))
     state.wait_for_everyone()
-    if not main:  # the same tokenizer and config; the weights come from the main process (DDP)
+    if not main:  # the same tokenizer and config; the weights come from the main process
         model = ckpt.build_model(ckpt.read_config(out_dir), out_dir)
     trainer = Trainer(model, train_cfg, out_dir, train_set, val_set, progress=_progress())
     return _fit(trainer, train_set, out_dir)
@@ -295,6 +297,8 @@ def _fit(trainer, train_set, out_dir: Path) -> bool:
     from models.training import class_means, plot_losses
 
     model = trainer.raw_model
+    if trainer.sharded and trainer.accelerator.is_main_process:
+        note("weights, gradients and optimizer state are sharded across the processes (FSDP2)")
     try:
         val = trainer.fit()
     except KeyboardInterrupt:
@@ -303,13 +307,15 @@ def _fit(trainer, train_set, out_dir: Path) -> bool:
     finally:
         if trainer.accelerator.is_main_process and trainer.history:
             plot_losses(trainer.history, out_dir / "loss.png")
+    if "label" in model.heads and "label" in train_set.targets:
+        # Every process computes the same means (the weights are whole within full_weights())
+        # and takes part in the save, which gathers the shards under FSDP.
+        with trainer.inference_weights(), trainer.full_weights():
+            means = class_means(model, train_set, "label", trainer.config.batch_size)
+        model.class_means.copy_(means.to(model.class_means.device))
+        trainer.save()
     if not trainer.accelerator.is_main_process:
         return False
-    if "label" in model.heads and "label" in train_set.targets:
-        with trainer.inference_weights():  # the means of the weights that are saved
-            means = class_means(model, train_set, "label", trainer.config.batch_size)
-        model.class_means.copy_(means)
-        trainer.save(sync=False)
     shown = {k: round(v, 4) for k, v in val.items() if isinstance(v, float)}
     note(f"done at step {trainer.step}; validation: {shown}")
     _finish_run_json(out_dir, trainer.step)

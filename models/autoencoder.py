@@ -89,6 +89,14 @@ class EDDPM(nn.Module):
         # Inference compute dtype (see set_precision); weights stay fp32 either way.
         self.compute_dtype = torch.float32
 
+    def tie_weights(self) -> None:
+        """Tie shared tensors again (the text decoder's input embedding and output layer) after
+        the parameters were replaced; Accelerate calls it when FSDP builds the model on the meta
+        device (``fsdp_cpu_ram_efficient_loading``)."""
+        for module in self.codec.modules():
+            if module is not self.codec and callable(getattr(module, "tie_weights", None)):
+                module.tie_weights()
+
     # -- training ------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Training entry point (what Accelerate and DDP call): :meth:`loss_terms`."""

@@ -9,7 +9,9 @@ Under ``torchrun`` or ``accelerate launch`` every process runs the same loop (da
 DDP): ``batch_size`` is per process, each step's global batch of ``batch_size * processes``
 examples is split across the processes, the noise of the objective is drawn for the global batch
 (:mod:`models.draws`), so that N processes follow the one-process run with N times the batch, and
-the logged training and validation terms are averaged over all processes.
+the logged training and validation terms are averaged over all processes. An Accelerate config
+may shard the model with FSDP2 instead of replicating it; checkpoints then gather the shards
+(:mod:`models.sharding`) and keep the one-process layout.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from models import checkpoint as ckpt
-from models import draws
+from models import draws, sharding
 from models.config import HeadConfig, TrainConfig
 from models.errors import NonFiniteLossError, UsageError
 
@@ -187,7 +189,8 @@ class Trainer:
 
         check_mixed_precision(config.mixed_precision)
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=_cpu_launch())
-        _check_distributed_type(self.accelerator)
+        sharding.check_distributed_type(self.accelerator)
+        self.sharded = sharding.is_sharded(self.accelerator)
         n_proc = self.accelerator.num_processes
         if n_proc > 1 and len(train) < n_proc:
             raise UsageError(
@@ -200,6 +203,13 @@ class Trainer:
         self.progress = progress
         self.on_log = on_log
         self.raw_model = model
+        # Under FSDP the main process writes the gathered weights through an unsharded copy
+        # (on the CPU), so that tied tensors are stored once, as in any other run.
+        self._replica = None
+        if self.sharded and self.accelerator.is_main_process:
+            import copy
+
+            self._replica = copy.deepcopy(model).cpu()
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
@@ -212,6 +222,8 @@ class Trainer:
         self.scheduler = get_cosine_schedule_with_warmup(
             optimizer, config.warmup_steps, config.max_steps
         )
+        if self.sharded and self.accelerator.num_processes > 1:
+            _broadcast_from_main(model)  # DDP does this itself; fully_shard keeps each copy
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         if self.accelerator.num_processes > 1:
             self._sync_rng_from_main()
@@ -312,12 +324,24 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        model_state = {k: v.detach().cpu().clone() for k, v in self.raw_model.state_dict().items()}
+        """Everything a resume needs, with full (unsharded) weights and optimizer state.
+
+        Under FSDP every process must call it (it gathers the shards) and only the main
+        process's result is complete; otherwise only the main process calls it."""
+        if self.sharded:
+            model_state = sharding.full_model_state(self.model)
+            optimizer_state = sharding.full_optimizer_state(self.model, self.optimizer.optimizer)
+            ema = sharding.full_tensors(self.ema.shadow) if self.ema else None
+        else:
+            model_state = {k: v.detach().cpu().clone()
+                           for k, v in self.raw_model.state_dict().items()}
+            optimizer_state = self.optimizer.state_dict()
+            ema = self.ema.shadow if self.ema else None
         return {
             "model": model_state,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state,
             "scheduler": self.scheduler.state_dict(),
-            "ema": self.ema.shadow if self.ema else None,
+            "ema": ema,
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "step": self.step,
@@ -337,11 +361,20 @@ class Trainer:
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.raw_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Restore a state saved by :meth:`state_dict` (by any number of processes, sharded or
+        not); under FSDP every process calls it with the same state."""
+        if self.sharded:
+            sharding.load_model_state(self.model, state["model"])
+            sharding.load_optimizer_state(self.model, self.optimizer.optimizer, state["optimizer"])
+        else:
+            self.raw_model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None and state.get("ema"):
             self.ema.load(self.raw_model, state["ema"])
+            if self.sharded:
+                params = dict(self.raw_model.named_parameters())
+                self.ema.shadow = sharding.shard_like(self.ema.shadow, params)
         torch.set_rng_state(state["rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -383,15 +416,30 @@ class Trainer:
         """Write the resumable state, then the inference weights (EMA when on); main process only.
 
         With ``sync`` (the default) every process must call it: they meet, and their RNG states
-        are gathered into the checkpoint. ``sync=False`` is for the main process alone (after
-        training, or on Ctrl-C); it keeps RNG states gathered at this step, if any."""
+        are gathered into the checkpoint. ``sync=False`` is for the main process alone (on
+        Ctrl-C); it keeps RNG states gathered at this step, if any. Sharded (FSDP) weights
+        cannot be gathered by one process: there it saves nothing and says so."""
+        main = self.accelerator.is_main_process
         if sync:
             self.accelerator.wait_for_everyone()
             if self.accelerator.num_processes > 1:
                 self._peer_rng = (self.step, self._rng_of_each_process())
-        if self.accelerator.is_main_process:
-            ckpt.save_state(self.run_dir / TRAINER_DIR, self.state_dict())
-            self._save_inference_weights()
+        elif self.sharded:
+            if main:
+                logger.warning(
+                    "sharded (FSDP) training cannot save without every process: step %d is not "
+                    "saved, the last checkpoint is from step %s", self.step, self.last_saved_step,
+                )
+            return
+        if main or self.sharded:
+            state = self.state_dict()
+            if main:
+                ckpt.save_state(self.run_dir / TRAINER_DIR, state)
+            with self.inference_weights():
+                weights = self._full_module()
+                if main:
+                    ckpt.save_weights(weights, self.run_dir / ckpt.WEIGHTS_NAME)
+        if main:
             self._rewrite_metrics()
         self.last_saved_step = self.step
 
@@ -409,9 +457,23 @@ class Trainer:
         finally:
             self.raw_model.load_state_dict(current)
 
-    def _save_inference_weights(self) -> None:
-        with self.inference_weights():
-            ckpt.save_weights(self.raw_model, self.run_dir / ckpt.WEIGHTS_NAME)
+    @contextmanager
+    def full_weights(self) -> Iterator[None]:
+        """Within the block any method of ``raw_model`` can run: a no-op unless the weights are
+        sharded (FSDP), where every process must enter it (the shards are gathered)."""
+        with sharding.unsharded(self.raw_model, self.sharded):
+            yield
+
+    def _full_module(self) -> torch.nn.Module | None:
+        """The model with its current weights whole: the model itself, or under FSDP (where
+        every process takes part) the main process's CPU replica, None elsewhere."""
+        if not self.sharded:
+            return self.raw_model
+        full = sharding.full_model_state(self.model)
+        if self._replica is None:
+            return None
+        self._replica.load_state_dict(full)
+        return self._replica
 
     def _rewrite_metrics(self) -> None:
         with ckpt.atomic_path(self.run_dir / "metrics.jsonl") as tmp:
@@ -543,33 +605,25 @@ class Trainer:
         acc = self.accelerator
         n_proc, rank = acc.num_processes, acc.process_index
         batches = [range(i, min(i + B, len(data))) for i in range(0, len(data), B)]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config.seed + 1)
-            for first in range(0, len(batches), n_proc):
-                group = batches[first : first + n_proc]
-                if rank >= len(group):
-                    break
-                index = list(group[rank])
-                offset = sum(len(b) for b in group[:rank])
-                with self._shared_draws(sum(len(b) for b in group), offset, 1), acc.autocast():
-                    terms = self.raw_model.loss_terms(self._batch(data, index), full_align=True)
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * len(index)
-                    counts[k] = counts.get(k, 0) + len(index)
-        # The same keys in the same order on every process, whatever each one saw.
-        keys = self._term_keys()
-        local = torch.tensor(
-            [sums.get(k, 0.0) for k in keys] + [counts.get(k, 0) for k in keys],
-            dtype=torch.float64, device=acc.device,
-        )
-        total = acc.reduce(local, reduction="sum")  # (2K,): sums, then counts
-        K = len(keys)
-        record: dict[str, Any] = {
-            "step": self.step, "split": "val",
-            **{k: float(total[i] / total[K + i]) for i, k in enumerate(keys) if total[K + i] > 0},
-        }
-        if self.accelerator.is_main_process:
-            record.update(self.reconstruction_metrics())
+        with self.full_weights():  # every process: the shards are gathered under FSDP
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed + 1)
+                for first in range(0, len(batches), n_proc):
+                    group = batches[first : first + n_proc]
+                    if rank >= len(group):
+                        break
+                    index = list(group[rank])
+                    offset = sum(len(b) for b in group[:rank])
+                    with self._shared_draws(sum(len(b) for b in group), offset, 1), acc.autocast():
+                        batch = self._batch(data, index)
+                        terms = self.raw_model.loss_terms(batch, full_align=True)
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + float(v) * len(index)
+                        counts[k] = counts.get(k, 0) + len(index)
+            record: dict[str, Any] = {"step": self.step, "split": "val",
+                                      **self._reduce_means(sums, counts)}
+            if acc.is_main_process:
+                record.update(self.reconstruction_metrics())
         self._log(record)
         return record
 
@@ -583,22 +637,13 @@ class Trainer:
         return {f"recon_{k}": v for k, v in self.raw_model.codec.reconstruction_metrics(refs, outputs).items()}
 
 
-def _check_distributed_type(accelerator) -> None:
-    """Refuse sharded training (FSDP, DeepSpeed, Megatron-LM) chosen in an Accelerate config.
+@torch.no_grad()
+def _broadcast_from_main(model: torch.nn.Module) -> None:
+    """Give every process the main process's parameters and buffers."""
+    import torch.distributed as dist
 
-    Raises:
-        UsageError: the checkpoints and EMA read the full weights and optimizer state from each
-            process's own copy, which these modes split across processes.
-    """
-    from accelerate.utils import DistributedType
-
-    sharded = {DistributedType.FSDP, DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM}
-    if accelerator.distributed_type in sharded:
-        name = str(accelerator.distributed_type).split(".")[-1]
-        raise UsageError(
-            f"eddpm train supports data-parallel training (DDP), not {name}",
-            hint="use an accelerate config with distributed_type: MULTI_GPU, or torchrun",
-        )
+    for tensor in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(tensor.data, src=0)
 
 
 def _replace_steps(cfg: TrainConfig, steps: int) -> TrainConfig:

@@ -86,6 +86,48 @@ def test_fp16_on_cpu_exits_2_before_reading_data(cli, tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("launch", "fragments"),
+    [
+        ({"ACCELERATE_USE_DEEPSPEED": "true"}, ("not DEEPSPEED",)),
+        ({"ACCELERATE_USE_MEGATRON_LM": "true"}, ("not MEGATRON_LM",)),
+        ({"ACCELERATE_USE_FSDP": "true"}, ("FSDP version 2 only", "FSDP 1")),
+        ({"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
+          "FSDP_AUTO_WRAP_POLICY": "SIZE_BASED_WRAP"}, ("SIZE_BASED_WRAP",)),
+    ],
+)
+def test_unsupported_accelerate_config_exits_2_before_reading_data(
+    cli, tmp_path: Path, monkeypatch, launch: dict, fragments: tuple
+) -> None:
+    """What ``accelerate launch --config_file`` sets for DeepSpeed, Megatron-LM, FSDP1 and a
+    size-based FSDP wrap is refused before the data is opened or --out is made."""
+    for name, value in launch.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+
+    result = _train(cli, tmp_path / "does_not_exist.txt", out)
+
+    cli.usage_error(result, *fragments)
+    assert "does_not_exist" not in result.stderr
+    assert "hint:" in result.stderr
+    assert not out.exists()
+
+
+def test_fsdp2_transformer_wrap_is_accepted(cli, small_data: Path, tmp_path: Path, monkeypatch) -> None:
+    """FSDP2 with a transformer-layer wrap passes the check; one process trains as usual
+    (Accelerate shards only on GPUs: tests/models/test_distributed.py runs the sharded path)."""
+    for name, value in {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
+                        "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+                        "FSDP_TRANSFORMER_CLS_TO_WRAP": "BertLayer,GPT2Block"}.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+
+    result = cli.ok(_train(cli, small_data, out))
+
+    assert result.stdout == f"{out}\n"
+    assert (out / "model.safetensors").is_file()
+
+
 def test_resume_continues_to_more_steps(cli, small_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     cli.ok(_train(cli, small_data, out))

@@ -79,6 +79,40 @@ def accelerate_launch(*args: object) -> subprocess.CompletedProcess:
                  "--dynamo_backend", "no", "--main_process_port", str(port)], *args)
 
 
+FSDP_CONFIG = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+num_machines: 1
+num_processes: 2
+mixed_precision: 'no'
+fsdp_config:
+  fsdp_version: 2
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_transformer_layer_cls_to_wrap: BertLayer,GPT2Block
+  fsdp_reshard_after_forward: true
+  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_cpu_ram_efficient_loading: {ram_efficient}
+"""
+
+
+def accelerate_fsdp(config_dir: Path, *args: object, ram_efficient: bool = False):
+    """``accelerate launch --config_file`` with an FSDP2 config, through tests/models/fsdp_on_cpu.py
+    (which lets Accelerate shard on CPU processes as it would on GPUs)."""
+    config = config_dir / "fsdp.yaml"
+    config.write_text(FSDP_CONFIG.format(ram_efficient=str(ram_efficient).lower()), encoding="utf-8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+           "--main_process_port", str(port), str(Path(__file__).with_name("fsdp_on_cpu.py")),
+           "train", *(str(a) for a in args)]
+    result = subprocess.run(cmd, env=_env(), cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, f"{' '.join(cmd)}\nexit {result.returncode}\n{result.stderr}"
+    assert "sharded across the processes (FSDP2)" in result.stderr
+    return result
+
+
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     """The first 48 reviews of examples/reviews.txt, text only."""
@@ -205,3 +239,73 @@ def test_accelerate_launch_with_labels_matches_one_process(tmp_path: Path) -> No
     assert_one_writer(single, multi, result)
     means = load_file(str(multi / ckpt.WEIGHTS_NAME))["class_means"]
     assert means.shape[0] == 2 and bool(torch.isfinite(means).all()) and means.abs().sum() > 0
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    """The first 48 reviews of examples/reviews.txt with their labels."""
+    lines = (REPO_ROOT / "examples" / "reviews.txt").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "labelled48.txt"
+    path.write_text("\n".join(lines[:48]) + "\n", encoding="utf-8")
+    return path
+
+
+def assert_same_trainer_state(single: Path, multi: Path) -> None:
+    """The gathered checkpoint has the one-process layout and values: optimizer state numbered
+    as ``optimizer.state_dict()`` numbers it, and the EMA, up to the same rounding."""
+    a, b = ckpt.load_state(single / "trainer"), ckpt.load_state(multi / "trainer")
+    assert [g["params"] for g in a["optimizer"]["param_groups"]] == \
+        [g["params"] for g in b["optimizer"]["param_groups"]]
+    assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
+    for i, moments in a["optimizer"]["state"].items():
+        for name, value in moments.items():
+            other = b["optimizer"]["state"][i][name]
+            assert float((value.double() - other.double()).abs().max()) <= ATOL, (i, name)
+    assert a["ema"].keys() == b["ema"].keys()
+    for name, value in a["ema"].items():
+        assert float((value.double() - b["ema"][name].double()).abs().max()) <= ATOL, name
+
+
+def test_fsdp2_matches_one_process_and_resumes(labelled: Path, tmp_path: Path) -> None:
+    """FSDP2 from an Accelerate config (transformer layers wrapped separately) on two CPU
+    processes with batch 4, against one process with batch 8: labelled text with EMA, 3 steps
+    and then ``--resume`` to 6 under the same launch, validation at 3 and 6 (12 held-out
+    examples: three batches, so the processes validate unequal numbers of them while the
+    weights are gathered). Same tolerance and reasons as the DDP test: every parameter and
+    optimizer moment is a shard of the one-process tensor, summed in another order."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"train": {**CONFIG["train"], "ema_decay": 0.9}}), encoding="utf-8")
+    single, multi = tmp_path / "one", tmp_path / "fsdp"
+    common = ("--data", labelled, "--labels", "--config", config, "--preset", "tiny", "--seed", 0)
+    one_process(*common, "--max-steps", 3, "--batch-size", 8, "--out", single)
+    first = accelerate_fsdp(tmp_path, *common, "--max-steps", 3, "--batch-size", 4, "--out", multi)
+    assert_one_writer(single, multi, first)
+
+    one_process("--resume", single, "--max-steps", 6)
+    resumed = accelerate_fsdp(tmp_path, "--resume", multi, "--max-steps", 6)
+
+    diff, name = max_weight_difference(single, multi)
+    print(f"FSDP2: max |weight difference| after resuming to step 6: {diff:.3g} ({name})")
+    assert diff <= ATOL, f"max |difference| {diff:.3g} in {name}"
+    assert_same_records(single, multi)
+    assert_one_writer(single, multi, resumed)
+    assert_same_trainer_state(single, multi)
+    means = load_file(str(multi / ckpt.WEIGHTS_NAME))["class_means"]
+    assert means.shape[0] == 2 and means.abs().sum() > 0
+    # The gathered checkpoint resumes on one process (another global batch: a warning only).
+    moved = one_process("--resume", multi, "--max-steps", 7)
+    assert "saved with 2 process(es) and resumes with 1" in moved.stderr
+    assert ckpt.load_state(multi / "trainer")["step"] == 7
+
+
+@pytest.mark.slow
+def test_fsdp2_ram_efficient_loading_keeps_tied_weights(data: Path, tmp_path: Path) -> None:
+    """``fsdp_cpu_ram_efficient_loading: true`` builds the other processes' models on the meta
+    device and loads the main process's weights into them; the text decoder's tied embedding
+    and output layer must stay tied (EDDPM.tie_weights), or the run drifts from one process."""
+    single, multi = tmp_path / "one", tmp_path / "fsdp"
+    common = ("--data", data, "--preset", "tiny", "--seed", 0, "--max-steps", 3)
+    one_process(*common, "--batch-size", 8, "--out", single)
+    accelerate_fsdp(tmp_path, *common, "--batch-size", 4, "--out", multi, ram_efficient=True)
+    diff, name = max_weight_difference(single, multi)
+    assert diff <= ATOL, f"max |difference| {diff:.3g} in {name}"
