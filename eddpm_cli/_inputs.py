@@ -67,7 +67,8 @@ class Inputs:
 
 @dataclass
 class Stream:
-    """The examples of one text or protein file, read again on each pass instead of held.
+    """The examples of one text or protein file, or of image sources, read again on each pass
+    instead of held.
 
     A first pass (:func:`stream_input`) checks every record, so bad input fails before any
     output, and keeps 12 bytes per example: a 64-bit content digest (to give repeated examples
@@ -238,6 +239,27 @@ def read_image_inputs(found: Probe, resolution: int, max_image_pixels: int) -> I
         note(f"skipped {result.skipped_files} file(s) without an image suffix in directories")
     return Inputs("image", ", ".join(found.sources), [r.image for r in result.records],
                   [r.id for r in result.records])
+
+
+def stream_images(found: Probe, resolution: int, max_image_pixels: int) -> Stream:
+    """The probed images as a :class:`Stream`: every one is decoded and checked first (exit 2
+    naming the first unreadable file), then they are decoded again chunk by chunk."""
+    import numpy as np
+
+    from models.data.images import find_images
+    from models.inference import example_digest
+
+    limit = max_image_pixels or None
+    files = find_images(found.sources, stdin=found.stdin_stream())
+    digests = files.check(resolution, example_digest, limit)
+    if files.skipped_files:
+        note(f"skipped {files.skipped_files} file(s) without an image suffix in directories")
+
+    def records(counts: Any = None) -> Iterator[tuple[str, Any]]:
+        return ((r.id, r.image) for r in files.records(resolution, limit))
+
+    return Stream("image", ", ".join(found.sources), len(files),
+                  np.asarray(digests, dtype=np.uint64), np.zeros(0, dtype=np.int32), records)
 
 
 def read_inputs(source: str, fmt: str | None = None, options: Any = None,

@@ -106,9 +106,10 @@ def write_tsv(rows: Iterable[Sequence[str]]) -> None:
         out.flush()
 
 
-def numbered_ids(prefix: str, n: int) -> list[str]:
-    """Stable ids for records eddpm makes: ``PREFIX_000001`` ... (1-based)."""
-    return [f"{prefix}_{i:06d}" for i in range(1, n + 1)]
+def numbered_ids(prefix: str, n: int, start: int = 1) -> list[str]:
+    """Stable ids for records eddpm makes: ``PREFIX_000001`` ... (1-based; ``start`` is the
+    number of the first one, for output written chunk by chunk)."""
+    return [f"{prefix}_{i:06d}" for i in range(start, start + n)]
 
 
 def refuse_binary_tty(output: Path | None) -> None:
@@ -174,6 +175,8 @@ def is_npz(output: Path | None, fmt: str | None) -> bool:
 
 # -- images ----------------------------------------------------------------------------------------
 GRID_COLUMNS = 8
+# Streamed image outputs show this many inputs (and their results) in the overview grid.
+GRID_LIMIT = 64
 
 
 def check_image_out(modality: str, out: Path | None) -> Path | None:
@@ -205,11 +208,11 @@ def safe_stem(name: str, limit: int = 40) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", base).strip("_")[:limit]
 
 
-def file_stems(prefix: str, ids: Sequence[str]) -> list[str]:
-    """``PREFIX_000001_STEM`` ...: numbered in order (so names are unique), with the sanitised
-    input id (:func:`safe_stem`) for people to recognise."""
+def file_stems(prefix: str, ids: Sequence[str], start: int = 1) -> list[str]:
+    """``PREFIX_000001_STEM`` ...: numbered in order from ``start`` (so names are unique), with
+    the sanitised input id (:func:`safe_stem`) for people to recognise."""
     stems = []
-    for name, k in zip(ids, numbered_ids(prefix, len(ids))):
+    for name, k in zip(ids, numbered_ids(prefix, len(ids), start)):
         stem = safe_stem(name)
         stems.append(f"{k}_{stem}" if stem else k)
     return stems
@@ -236,14 +239,29 @@ def write_images(images: Sequence, stems: Sequence[str], out: Path, grid: list[l
         grid: rows of images for the overview (see :func:`grid_rows`).
         grid_name: its file name.
     """
+    paths = save_image_files(images, stems, out)
+    grid_path = save_grid(grid, out, grid_name)
+    write_lines(str(p) for p in paths)
+    note(f"overview: {grid_path}")
+
+
+def save_image_files(images: Sequence, stems: Sequence[str], out: Path) -> list[Path]:
+    """Write each image as ``OUT/STEM.png`` (atomically) and return the paths."""
     from models.checkpoint import atomic_path
-    from models.data.images import save_png, save_rgb_png, tile_images
+    from models.data.images import save_png
 
     paths = [out / f"{stem}.png" for stem in stems]
     for image, path in zip(images, paths):
         with atomic_path(path) as tmp:
             save_png(image, tmp)
-    with atomic_path(out / grid_name) as tmp:
+    return paths
+
+
+def save_grid(grid: list[list], out: Path, name: str) -> Path:
+    """Write the rows of images ``grid`` (see :func:`grid_rows`) as one PNG ``OUT/NAME``."""
+    from models.checkpoint import atomic_path
+    from models.data.images import save_rgb_png, tile_images
+
+    with atomic_path(out / name) as tmp:
         save_rgb_png(tile_images(grid), tmp)
-    write_lines(str(p) for p in paths)
-    note(f"overview: {out / grid_name}")
+    return out / name

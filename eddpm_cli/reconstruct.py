@@ -39,12 +39,17 @@ def reconstruct(
 ) -> None:
     """One reconstruction per input example, in order: on stdout as lines, or FASTA with the
     input ids; images as OUT/recon_000001_STEM.png ... (paths on stdout) plus a before/after
-    OUT/recon_grid.png."""
+    OUT/recon_grid.png of the first 64. Inputs are read in chunks (except with --metrics)."""
     import math
+    from collections import deque
+    from typing import Iterator
 
     from eddpm_cli._common import Placement, read_with_model
-    from eddpm_cli._inputs import protein_options, split_ids
-    from eddpm_cli._output import check_image_out, file_stems, grid_rows, note, write_images, write_results
+    from eddpm_cli._inputs import protein_options
+    from eddpm_cli._output import (
+        GRID_LIMIT, check_image_out, file_stems, grid_rows, note, save_grid, save_image_files,
+        write_lines, write_results,
+    )
 
     checked: dict = {}
 
@@ -63,24 +68,41 @@ def reconstruct(
     out, options = checked["out"], checked["options"]
     from models import inference
 
-    if out is not None:  # images: PNG files and a grid of all of them
-        if exact:
-            from models.image.inference import reconstruct_exact
+    # Chunk by chunk for every modality: lines, FASTA records, or PNG files (paths on stdout)
+    # plus an overview of the first GRID_LIMIT images; every output is kept only for --metrics.
+    pending: deque[list[str]] = deque()
+    shown: list = []  # the first inputs, for the image overview
 
-            outputs = reconstruct_exact(net, inputs.examples, pixel_steps, batch_size)
-        else:
-            outputs = inference.reconstruct(net, inputs.examples, batch_size, seed, **options)
-        grid = grid_rows(inputs.examples, outputs)
-        write_images(outputs, file_stems("recon", inputs.ids), out, grid, "recon_grid.png")
-    else:  # text and proteins stream out chunk by chunk
-        examples, chunk_ids = split_ids(inputs.chunks(inference.chunk_length(batch_size)))
-        chunks = inference.reconstruct_stream(net, examples, batch_size, seed, tokens_per_batch,
+    def examples() -> Iterator[list]:
+        for ids, chunk in inputs.chunks(inference.chunk_length(batch_size)):
+            pending.append(ids)
+            if out is not None:
+                shown.extend(chunk[: GRID_LIMIT - len(shown)])
+            yield chunk
+
+    if exact:
+        from models.image.inference import reconstruct_exact
+
+        chunks = (reconstruct_exact(net, chunk, pixel_steps, batch_size) for chunk in examples())
+    else:
+        chunks = inference.reconstruct_stream(net, examples(), batch_size, seed, tokens_per_batch,
                                               inputs.repeated(), **options)
-        outputs = []
-        for chunk in chunks:
-            write_results(inputs.modality, chunk, chunk_ids.popleft())
-            if metrics:
-                outputs += chunk
+    outputs: list = []
+    results: list = []  # the first outputs, for the image overview
+    done = 0
+    for chunk in chunks:
+        ids = pending.popleft()
+        if out is None:
+            write_results(inputs.modality, chunk, ids)
+        else:
+            paths = save_image_files(chunk, file_stems("recon", ids, done + 1), out)
+            write_lines(str(p) for p in paths)
+            results.extend(chunk[: GRID_LIMIT - len(results)])
+        done += len(ids)
+        if metrics:
+            outputs += chunk
+    if out is not None:
+        note(f"overview: {save_grid(grid_rows(shown, results), out, 'recon_grid.png')}")
     if metrics:
         scores = net.codec.reconstruction_metrics(inputs.examples, outputs)
         if inputs.modality != "image":  # token likelihoods; the pixel loss draws a random step

@@ -139,6 +139,56 @@ def read_images(
     return ImageReadResult(records, skipped)
 
 
+@dataclass(frozen=True)
+class ImageFiles:
+    """The images some sources name, found but not decoded, for reading in two passes (a check
+    of every image, then the images one at a time) without holding their pixels.
+
+    Args:
+        items: one per image: a path, the bytes read from stdin, or an array of an ``.npz``
+            (an archive is held as its uint8 arrays).
+        skipped_files: files inside directories that were skipped for their suffix.
+    """
+
+    items: list[_Item]
+    skipped_files: int
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def check(
+        self, resolution: int, key: Callable[[np.ndarray], Any],
+        max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS,
+    ) -> list[Any]:
+        """Decode every image and return ``key`` of each model input (as :meth:`records` gives
+        it), keeping nothing else.
+
+        Raises:
+            InputDataError: as :func:`read_images`: the first bad image, and how many others.
+        """
+        return _decode_all(self.items, max_image_pixels,
+                           lambda im: key(to_model_input(np.asarray(fit_square(im, resolution)))))
+
+    def records(
+        self, resolution: int, max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> Iterator[ImageRecord]:
+        """The images as model input, decoded one at a time in source order."""
+        for item in self.items:
+            image = fit_square(_decode(item, max_image_pixels), resolution)
+            yield ImageRecord(to_model_input(np.asarray(image)), item.id, item.label)
+
+
+def find_images(
+    sources: Sequence[str | os.PathLike[str]], stdin: BinaryIO | None = None
+) -> ImageFiles:
+    """Find the images of ``sources`` (as :func:`read_images`) without decoding them.
+
+    Raises:
+        InputDataError: a missing source, no images, or a malformed ``.npz``.
+    """
+    return ImageFiles(*_expand_all(sources, stdin))
+
+
 def check_images(
     sources: Sequence[str | os.PathLike[str]],
     *,

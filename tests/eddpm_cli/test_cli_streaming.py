@@ -113,3 +113,88 @@ def test_stdin_is_spooled_not_held(cli, tiny_text_model: Path, reviews: Path, sm
     bad = cli("encode", "-", "-m", tiny_text_model, input=b"fine\n" * 5 + b"bad \xff\n")
     cli.usage_error(bad, "<stdin> line 6", "0xff")
     cli.usage_error(cli("predict", "-", "-m", tiny_text_model, input=b""), "no examples on stdin")
+
+
+# --- images ---------------------------------------------------------------------------------------
+@pytest.fixture
+def image_chunks(monkeypatch) -> None:
+    """Chunks of three images and an overview of at most four, and the whole-input image reader
+    forbidden, so that a passing command really decoded its images chunk by chunk."""
+    from eddpm_cli import _output
+    from models.data import images as image_reader
+
+    monkeypatch.setattr(inference, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(_output, "GRID_LIMIT", 4)
+
+    def no_whole_read(*args, **kwargs):
+        raise AssertionError("the images were read whole")
+
+    monkeypatch.setattr(image_reader, "read_images", no_whole_read)
+
+
+def _image_folder(root: Path, n: int) -> Path:
+    """``n`` small PNGs in ``root/``, names in order, with two exact repeats."""
+    rng = np.random.default_rng(1)
+    from PIL import Image
+
+    root.mkdir()
+    pixels = [rng.integers(0, 256, (12, 12, 3), dtype=np.uint8) for _ in range(n)]
+    pixels[4], pixels[n - 1] = pixels[0], pixels[1]
+    for i, p in enumerate(pixels):
+        Image.fromarray(p).save(root / f"im{i:02d}.png")
+    return root
+
+
+def test_image_encode_and_predict_stream_in_input_order(cli, tiny_image_model: Path,
+                                                         tmp_path: Path, monkeypatch) -> None:
+    """Chunks of three against one chunk of all eight: the same rows in the same order, up to
+    the rounding of other batch sizes; repeats bit-identical across chunks."""
+    folder = _image_folder(tmp_path / "imgs", 8)
+    whole_encode = np.load(io.BytesIO(cli.ok(cli("encode", folder, "-m", tiny_image_model))
+                                      .stdout_bytes))
+    whole_predict = cli.lines(cli.ok(cli("predict", folder, "-m", tiny_image_model)))
+    from models.data import images as image_reader
+
+    monkeypatch.setattr(inference, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(image_reader, "read_images", None)  # any whole read would fail
+
+    rows = np.load(io.BytesIO(cli.ok(cli("encode", folder, "-m", tiny_image_model)).stdout_bytes))
+    predicted = cli.lines(cli.ok(cli("predict", folder, "-m", tiny_image_model)))
+
+    assert rows.shape == whole_encode.shape == (8, rows.shape[1])
+    np.testing.assert_allclose(rows, whole_encode, rtol=0, atol=1e-5)
+    assert np.array_equal(rows[0], rows[4]) and np.array_equal(rows[1], rows[7])
+    assert [ln.split("\t")[0] for ln in predicted] == [ln.split("\t")[0] for ln in whole_predict]
+    assert predicted[1].split("\t")[0].endswith("im00.png") and len(predicted) == 9
+
+
+def test_image_reconstruct_writes_chunk_by_chunk(cli, tiny_image_model: Path, tmp_path: Path,
+                                                 image_chunks: None) -> None:
+    folder = _image_folder(tmp_path / "imgs", 8)
+    out = tmp_path / "recon"
+
+    result = cli.ok(cli("reconstruct", folder, "-m", tiny_image_model, "--pixel-steps", 2,
+                        "--out", out))
+
+    names = [Path(line).name for line in cli.lines(result)]
+    assert names == [f"recon_{i:06d}_im{i - 1:02d}.png" for i in range(1, 9)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + ["recon_grid.png"])
+    from PIL import Image
+
+    with Image.open(out / "recon_grid.png") as grid:  # four inputs above four outputs
+        assert grid.size == (4 * 18 + 2, 2 * 18 + 2)
+
+
+def test_a_bad_image_after_many_good_ones_writes_nothing(cli, tiny_image_model: Path,
+                                                         tmp_path: Path, image_chunks: None) -> None:
+    folder = _image_folder(tmp_path / "imgs", 8)
+    (folder / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    (folder / "zz_empty.png").write_bytes(b"")
+    out = tmp_path / "recon"
+
+    cli.usage_error(cli("encode", folder, "-m", tiny_image_model, "-o", tmp_path / "e.npy"),
+                    "zz_broken.png", "1 more unreadable")
+    cli.usage_error(cli("reconstruct", folder, "-m", tiny_image_model, "--out", out),
+                    "zz_broken.png")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]

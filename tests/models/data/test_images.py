@@ -16,6 +16,7 @@ from models.data.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     STDIN_NAME,
     check_images,
+    find_images,
     fit_square,
     image_dataset,
     load_rgb,
@@ -498,3 +499,40 @@ def test_tile_images_lays_rows_out_with_white_gaps() -> None:
     assert (grid[1:3, 1:4] == 0).all() and (grid[1:3, 5:8] == 0).all() and (grid[4:6, 1:4] == 0).all()
     assert (grid[4:6, 5:8] == 255).all()  # the short row leaves white
     assert (grid[0] == 255).all() and (grid[:, 4] == 255).all()
+
+
+def test_find_images_reads_in_two_passes_like_read_images(tmp_path: Path) -> None:
+    """The streamed reader (find, check every image, then records one at a time) gives the
+    records read_images gives, for files in class folders, an .npz archive and stdin bytes."""
+    for label, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+        (tmp_path / "dir" / label).mkdir(parents=True)
+        solid(colour, (10, 6)).save(tmp_path / "dir" / label / "x.png")
+    arrays = np.random.default_rng(0).integers(0, 256, (3, 5, 5), dtype=np.uint8)
+    np.savez(tmp_path / "arr.npz", images=arrays)
+    stdin_bytes = png_bytes(solid((0, 120, 0)))
+    sources = [tmp_path / "dir", tmp_path / "arr.npz", "-"]
+
+    whole = read_images(sources, 8, stdin=io.BytesIO(stdin_bytes)).records
+    files = find_images(sources, stdin=io.BytesIO(stdin_bytes))
+    keys = files.check(8, lambda x: x.tobytes())
+    streamed = list(files.records(8))
+    again = list(files.records(8))
+
+    assert len(files) == len(whole) == 6
+    assert [r.id for r in streamed] == [r.id for r in whole] == [r.id for r in again]
+    assert [r.label for r in streamed] == [r.label for r in whole]
+    for a, b, key in zip(streamed, whole, keys):
+        assert a.image.dtype == np.float32 and np.array_equal(a.image, b.image)
+        assert key == b.image.tobytes()
+
+
+def test_find_images_check_names_the_first_bad_image_and_counts_the_rest(tmp_path: Path) -> None:
+    solid((1, 2, 3)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"")
+    (tmp_path / "c.png").write_bytes(b"not an image")
+    files = find_images([tmp_path])  # finding opens nothing yet
+
+    with pytest.raises(InputDataError) as err:
+        files.check(8, lambda x: None)
+
+    assert "b.png" in err.value.message and "1 more unreadable" in err.value.message
