@@ -8,9 +8,10 @@ an N-example run minus that of a 1-example run, so interpreter and model start-u
 The models are the small preset after one training step (speed does not depend on the weights).
 
 ``encode-images``: the same for image files, MNIST digits written as PNG files into a folder
-(``--image-sizes``, default 1,000 and 10,000; the file holds 10,000 distinct digits), encoded by
-an image model of the small preset: images are streamed, so the peak memory should not grow
-with the number of files.
+(``--image-sizes``, default 10,000 and 40,000; past the file's 10,000 digits, the same digits
+shifted right by one pixel per round, so every file differs), encoded by an image model of the
+small preset: images are streamed, so the peak memory should not grow with the number of
+files.
 
 ``sampling`` (benchmark 4): DDIM at 20 and 50 steps against ancestral DDPM at 1000 steps on a
 trained model, side by side: the time to sample ``--n`` latents, and a quality figure, the
@@ -114,8 +115,10 @@ def image_benchmark(args) -> dict:
         folder = out / f"mnist_png_{n}"
         if not folder.is_dir():
             folder.mkdir()
-            for i in range(min(n, len(digits))):
-                Image.fromarray(digits[i]).save(folder / f"{i:06d}.png")
+            for i in range(n):  # past the 10,000 digits: the same ones shifted right, distinct
+                shift = i // len(digits)
+                Image.fromarray(np.roll(digits[i % len(digits)], shift, axis=1)).save(
+                    folder / f"{i:06d}.png")
         sources[n] = folder
     return {"mnist_png": {"distinct_available": len(digits),
                           "runs": _measure_encodes("mnist", sources, run, out, args, env)}}
@@ -206,7 +209,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")],
                     default=[10_000, 100_000])
     ap.add_argument("--image-sizes", type=lambda s: [int(v) for v in s.split(",")],
-                    default=[1_000, 10_000])
+                    default=[10_000, 40_000])
     ap.add_argument("--model", help="sampling: a trained run directory")
     ap.add_argument("--data", help="sampling: held-out examples for that model")
     ap.add_argument("--n", type=int, default=1000, help="sampling: latents per sampler")

@@ -251,6 +251,7 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
     from models import checkpoint as ckpt
     from models.autoencoder import EDDPM
     from models.codecs import build_codec
+    from models.sharding import check_wrap_classes
     from models.training import Trainer, distributed_state, regression_heads, split_dataset
 
     state = distributed_state()
@@ -269,6 +270,7 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
         if cropped:
             warn(cropped)
         model = EDDPM(model_cfg, codec)
+        check_wrap_classes(model)
     state.wait_for_everyone()  # every process has checked --out before it is replaced
     if main:
         if out_dir.exists():
@@ -302,17 +304,24 @@ def _fit(trainer, train_set, out_dir: Path) -> bool:
     try:
         val = trainer.fit()
     except KeyboardInterrupt:
-        note(f"interrupted; resume with: eddpm train --resume {out_dir}")
+        if trainer.accelerator.num_processes > 1:
+            note(f"interrupted; resume with the same launcher and process count: "
+                 f"... -m eddpm_cli.app train --resume {out_dir}")
+        else:
+            note(f"interrupted; resume with: eddpm train --resume {out_dir}")
         raise
     finally:
         if trainer.accelerator.is_main_process and trainer.history:
             plot_losses(trainer.history, out_dir / "loss.png")
     if "label" in model.heads and "label" in train_set.targets:
-        # Every process computes the same means (the weights are whole within full_weights())
-        # and takes part in the save, which gathers the shards under FSDP.
+        # Every process enters full_weights() (it gathers the shards under FSDP) and the save;
+        # the main process computes the means (after the block: it restores every buffer).
+        means = None
         with trainer.inference_weights(), trainer.full_weights():
-            means = class_means(model, train_set, "label", trainer.config.batch_size)
-        model.class_means.copy_(means.to(model.class_means.device))
+            if trainer.accelerator.is_main_process:
+                means = class_means(model, train_set, "label", trainer.config.batch_size)
+        if means is not None:
+            model.class_means.copy_(means.to(model.class_means.device))
         trainer.save()
     if not trainer.accelerator.is_main_process:
         return False

@@ -78,6 +78,28 @@ def check_launch_environment(environ: dict[str, str] | None = None) -> None:
             _refuse(kind, int(raw) if raw.isdigit() else 1, env.get("FSDP_AUTO_WRAP_POLICY", ""))
 
 
+def check_wrap_classes(model: torch.nn.Module, environ: dict[str, str] | None = None) -> None:
+    """Refuse layer classes to wrap (``fsdp_transformer_layer_cls_to_wrap``) that ``model`` does
+    not have, before the run directory is written (Accelerate would fail only when sharding).
+
+    Raises:
+        UsageError: naming the missing classes and the model's layer classes.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("ACCELERATE_USE_FSDP", "false").lower() not in ("true", "1", "yes"):
+        return
+    wanted = [n.strip() for n in env.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",") if n.strip()]
+    present = {type(m).__name__ for m in model.modules()}
+    missing = [n for n in wanted if n not in present]
+    if missing:
+        layers = sorted(n for n in present if n.endswith(("Layer", "Block", "Block2D")))
+        raise UsageError(
+            f"fsdp_transformer_layer_cls_to_wrap names {', '.join(missing)}, which this "
+            f"{getattr(model.config, 'modality', '')} model does not have".replace("  ", " "),
+            hint=f"its layer classes: {','.join(layers)} (see docs/distributed.md)",
+        )
+
+
 def check_distributed_type(accelerator) -> None:
     """Accept DDP and FSDP2 as Accelerate set them up; refuse the rest (see :func:`_refuse`)."""
     kind = str(accelerator.distributed_type).split(".")[-1]
@@ -151,12 +173,17 @@ def load_optimizer_state(
     set_optimizer_state_dict(model, optimizer, named, options=_options())
 
 
-def full_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Sharded tensors gathered whole onto the CPU (every process gets them). Collective."""
+def full_tensors(tensors: dict[str, torch.Tensor], keep: bool) -> dict[str, torch.Tensor]:
+    """Sharded tensors gathered whole onto the CPU where ``keep`` (the main process; empty
+    elsewhere). Collective."""
     from torch.distributed.tensor import DTensor
 
-    return {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu()
-            for k, v in tensors.items()}
+    out = {}
+    for k, v in tensors.items():
+        full = (v.full_tensor() if isinstance(v, DTensor) else v).detach()
+        if keep:
+            out[k] = full.cpu()
+    return out
 
 
 def shard_like(
@@ -179,8 +206,12 @@ def shard_like(
 @contextmanager
 def unsharded(model: torch.nn.Module, sharded: bool = True) -> Iterator[None]:
     """Within the block every parameter is whole on every process, so any method of the model
-    (not only ``forward``) can run, on each process as often as it likes: the FSDP units do not
-    reshard after their forwards (nor gather again before them) until the block ends. Collective
+    (not only ``forward``) can run, on each process as often as it likes, without gradients.
+
+    The FSDP units do not reshard after their forwards (nor gather again before them) until the
+    block ends, and the forwards run inside it leave no trace: FSDP records the order of forwards
+    to prefetch in the next backward, and processes that validated different numbers of batches
+    would otherwise prefetch different units there and wait for each other forever. Collective
     on entry."""
     if not sharded:
         yield
@@ -188,20 +219,28 @@ def unsharded(model: torch.nn.Module, sharded: bool = True) -> Iterator[None]:
     from torch.distributed.fsdp import FSDPModule
 
     units = [m for m in model.modules() if isinstance(m, FSDPModule)]
-    # Each unit's own setting, to put back (FSDP sets the root's to False by itself).
-    saved = [(g, g.post_forward_mesh_info) for u in units for g in _param_groups(u)]
+    groups = [g for u in units for g in _param_groups(u)]
+    # Each unit's own setting, to put back (FSDP sets the root's to False by itself), and the
+    # forward order recorded so far (empty between training steps).
+    saved = [(g, g.post_forward_mesh_info, list(g._post_forward_indices)) for g in groups]
+    orders = {id(g.comm_ctx): (g.comm_ctx, len(g.comm_ctx.post_forward_order)) for g in groups}
     for unit in units:
         unit.set_reshard_after_forward(False, recurse=False)
         unit.unshard()
     try:
-        yield
+        with torch.no_grad():
+            yield
     finally:
         for unit in reversed(units):
             unit.reshard()
-        for group, info in saved:
+        for group, info, indices in saved:
             group.post_forward_mesh_info = info
+            group._post_forward_indices[:] = indices
+        for ctx, length in orders.values():
+            del ctx.post_forward_order[length:]
 
 
 def _param_groups(unit) -> list[Any]:
-    """The parameter groups of an FSDP2 unit (the objects that hold its resharding setting)."""
+    """The parameter groups of an FSDP2 unit (they hold its resharding setting and the forward
+    order it recorded); private attributes of torch 2.13's ``fully_shard``."""
     return list(unit._get_fsdp_state()._fsdp_param_groups)

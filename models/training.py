@@ -223,7 +223,8 @@ class Trainer:
             optimizer, config.warmup_steps, config.max_steps
         )
         if self.sharded and self.accelerator.num_processes > 1:
-            _broadcast_from_main(model)  # DDP does this itself; fully_shard keeps each copy
+            # DDP does this itself; fully_shard keeps each process's own copy.
+            _broadcast_from_main(model, self.accelerator.device)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         if self.accelerator.num_processes > 1:
             self._sync_rng_from_main()
@@ -331,7 +332,8 @@ class Trainer:
         if self.sharded:
             model_state = sharding.full_model_state(self.model)
             optimizer_state = sharding.full_optimizer_state(self.model, self.optimizer.optimizer)
-            ema = sharding.full_tensors(self.ema.shadow) if self.ema else None
+            main = self.accelerator.is_main_process
+            ema = sharding.full_tensors(self.ema.shadow, keep=main) if self.ema else None
         else:
             model_state = {k: v.detach().cpu().clone()
                            for k, v in self.raw_model.state_dict().items()}
@@ -418,7 +420,12 @@ class Trainer:
         With ``sync`` (the default) every process must call it: they meet, and their RNG states
         are gathered into the checkpoint. ``sync=False`` is for the main process alone (on
         Ctrl-C); it keeps RNG states gathered at this step, if any. Sharded (FSDP) weights
-        cannot be gathered by one process: there it saves nothing and says so."""
+        cannot be gathered by one process: there it saves nothing and says so. A Ctrl-C that
+        arrives while a checkpoint is written takes effect once both of its files are written."""
+        with _interrupts_deferred():  # the state and the weights are written as one
+            self._save(sync)
+
+    def _save(self, sync: bool) -> None:
         main = self.accelerator.is_main_process
         if sync:
             self.accelerator.wait_for_everyone()
@@ -536,6 +543,8 @@ class Trainer:
                         cfg = self.config = _replace_steps(cfg, self.step)
                         break
                 else:
+                    if self.batch_in_epoch < len(batches):  # max_steps reached inside the epoch
+                        break
                     self.epoch += 1
                     self.batch_in_epoch = 0
                     continue
@@ -638,12 +647,43 @@ class Trainer:
 
 
 @torch.no_grad()
-def _broadcast_from_main(model: torch.nn.Module) -> None:
-    """Give every process the main process's parameters and buffers."""
+def _broadcast_from_main(model: torch.nn.Module, device: torch.device) -> None:
+    """Give every process the main process's parameters and buffers (through ``device``: NCCL
+    moves GPU tensors only)."""
     import torch.distributed as dist
 
     for tensor in [*model.parameters(), *model.buffers()]:
-        dist.broadcast(tensor.data, src=0)
+        moved = tensor.data.to(device)
+        dist.broadcast(moved, src=0)
+        tensor.data.copy_(moved)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then raise it; a second Ctrl-C
+    raises at once (a process waiting for a dead peer would otherwise never stop)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum, frame) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+        logger.warning("interrupted while saving a checkpoint: finishing it first "
+                       "(Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _replace_steps(cfg: TrainConfig, steps: int) -> TrainConfig:

@@ -113,6 +113,21 @@ def test_unsupported_accelerate_config_exits_2_before_reading_data(
     assert not out.exists()
 
 
+def test_fsdp_layer_classes_the_model_lacks_exit_2_before_writing(cli, small_data: Path,
+                                                                 tmp_path: Path, monkeypatch) -> None:
+    for name, value in {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
+                        "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+                        "FSDP_TRANSFORMER_CLS_TO_WRAP": "ResidualConvBlock,GPT2Block"}.items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "run"
+
+    result = _train(cli, small_data, out)
+
+    cli.usage_error(result, "ResidualConvBlock", "text model")
+    assert "GPT2Block" in result.stderr.split("hint:")[1]  # the classes it has
+    assert not out.exists()
+
+
 def test_fsdp2_transformer_wrap_is_accepted(cli, small_data: Path, tmp_path: Path, monkeypatch) -> None:
     """FSDP2 with a transformer-layer wrap passes the check; one process trains as usual
     (Accelerate shards only on GPUs: tests/models/test_distributed.py runs the sharded path)."""

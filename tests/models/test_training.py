@@ -111,6 +111,19 @@ def test_resume_from_step_3_matches_an_uninterrupted_run(
     ).keys()
 
 
+def test_a_run_ending_inside_an_epoch_keeps_its_place_in_it(
+    make_tiny_text_model, tiny_texts, tmp_path
+):
+    """--max-steps reached inside an epoch: the checkpoint points at the next batch of that
+    epoch (it used to point at the start of the next epoch, so `--resume --max-steps N` skipped
+    the rest of the epoch)."""
+    model, train_cfg = make_tiny_text_model(seed=0)
+    make_trainer(model, train_cfg, tmp_path / "r", tiny_texts, max_steps=3, save_every=5).fit()
+
+    state = ckpt.load_state(tmp_path / "r" / "trainer")
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (3, 1, 1)
+
+
 def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(
     make_tiny_text_model, tiny_texts, tmp_path
 ):
@@ -174,3 +187,27 @@ def test_split_dataset_is_seeded_and_disjoint():
     for part in (train, val):
         expected = torch.tensor([int(e.split()[1]) % 2 for e in part.examples])
         assert torch.equal(part.targets["label"], expected)
+
+
+def test_ctrl_c_during_a_save_waits_for_it_and_a_second_one_does_not() -> None:
+    """A checkpoint's two files are written as one: SIGINT inside the block is raised after it;
+    a second SIGINT is raised at once."""
+    import os
+    import signal
+
+    from models.training import _interrupts_deferred
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(True)  # still running after the first Ctrl-C
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    with pytest.raises(KeyboardInterrupt):
+        with _interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(False)  # never reached
+    assert finished == [True]
