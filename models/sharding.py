@@ -88,7 +88,8 @@ def check_wrap_classes(model: torch.nn.Module, environ: dict[str, str] | None = 
     env = os.environ if environ is None else environ
     if env.get("ACCELERATE_USE_FSDP", "false").lower() not in ("true", "1", "yes"):
         return
-    wanted = [n.strip() for n in env.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",") if n.strip()]
+    names = env.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",")
+    wanted = [n.strip() for n in names if n.strip()]
     present = {type(m).__name__ for m in model.modules()}
     missing = [n for n in wanted if n not in present]
     if missing:

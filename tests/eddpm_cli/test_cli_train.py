@@ -113,8 +113,9 @@ def test_unsupported_accelerate_config_exits_2_before_reading_data(
     assert not out.exists()
 
 
-def test_fsdp_layer_classes_the_model_lacks_exit_2_before_writing(cli, small_data: Path,
-                                                                 tmp_path: Path, monkeypatch) -> None:
+def test_fsdp_layer_classes_the_model_lacks_exit_2_before_writing(
+    cli, small_data: Path, tmp_path: Path, monkeypatch
+) -> None:
     for name, value in {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
                         "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
                         "FSDP_TRANSFORMER_CLS_TO_WRAP": "ResidualConvBlock,GPT2Block"}.items():

@@ -133,7 +133,9 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def max_weight_difference(run_a: Path, run_b: Path, skip: tuple[str, ...] = ()) -> tuple[float, str]:
+def max_weight_difference(
+    run_a: Path, run_b: Path, skip: tuple[str, ...] = ()
+) -> tuple[float, str]:
     """The largest absolute difference between the inference weights of two runs, and where
     (tensors named in ``skip`` left out)."""
     a = load_file(str(run_a / ckpt.WEIGHTS_NAME))
