@@ -26,18 +26,35 @@ class _State:
     debug = False
     quiet = False
     verbose = False
+    # A process other than the main one of a multi-process launch: the main process reports
+    # the errors they all meet (bad options, bad data); each reports only its own failures.
+    other_process = False
 
 
 state = _State()
 
 
 def fail(message: str, hint: str | None = None, code: int = ExitCode.USAGE) -> typer.Exit:
-    """Print one error line (and a hint line) on stderr and return the Exit to raise."""
-    sys.stderr.write(f"eddpm: error: {message}\n")
-    if hint:
-        sys.stderr.write(f"hint: {hint}\n")
-    sys.stderr.flush()
+    """Print one error line (and a hint line) on stderr and return the Exit to raise.
+
+    Usage errors are printed by the main process of a launch only: every process meets them."""
+    if not (state.other_process and code == ExitCode.USAGE):
+        sys.stderr.write(f"eddpm: error: {message}\n")
+        if hint:
+            sys.stderr.write(f"hint: {hint}\n")
+        sys.stderr.flush()
     return typer.Exit(code=int(code))
+
+
+# How gloo and NCCL report that a peer of a collective is gone.
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+              "remote process exited", "NCCL communicator was aborted")
+
+
+def _peer_lost(exc: Exception) -> bool:
+    """A collective failed because another process of the launch stopped."""
+    return (isinstance(exc, RuntimeError) and "torch.distributed" in sys.modules
+            and any(text in str(exc) for text in _PEER_LOST))
 
 
 def handle_errors(func: F) -> F:
@@ -65,6 +82,11 @@ def handle_errors(func: F) -> F:
         except Exception as exc:  # noqa: BLE001 - last resort, turned into one line
             if state.debug:
                 raise
+            if _peer_lost(exc):  # the process that stopped has said why
+                if state.other_process:
+                    raise typer.Exit(code=int(ExitCode.FAILURE)) from None
+                raise fail("another process of this run stopped (see its error above)",
+                           code=ExitCode.FAILURE) from None
             raise fail(
                 f"unexpected {type(exc).__name__}: {exc}",
                 hint="rerun with --debug for the traceback and report it",

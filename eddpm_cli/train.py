@@ -72,6 +72,7 @@ def train(
     from models.training import check_mixed_precision
 
     check_launch_environment()
+    _check_stdin_single_process(data)
     if "mixed_precision" in overrides:
         check_mixed_precision(overrides["mixed_precision"])
     if resume is not None:
@@ -122,13 +123,24 @@ def train(
 
 def _quiet_other_processes() -> None:
     """Under a multi-process launch (torchrun, accelerate launch) only the first process prints
-    notes and logs; errors still come from any process."""
+    notes, logs and the usage errors every process meets; other errors come from any process."""
     import os
 
     from eddpm_cli._errors import state
 
     if os.environ.get("RANK", "0") not in ("", "0"):
         state.quiet = True
+        state.other_process = True
+
+
+def _check_stdin_single_process(data: list[Path] | None) -> None:
+    """Several processes cannot share one stdin: each would read part of the stream."""
+    from models.training import launched_processes
+
+    n_proc = launched_processes()
+    if n_proc > 1 and any(str(p) == "-" for p in data or ()):
+        raise fail(f"--data - (stdin) cannot be read by the {n_proc} processes of a launch",
+                   hint="write the data to a file and pass its path to --data")
 
 
 def _default_run_name(modality: str) -> str:
@@ -252,26 +264,34 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
     from models.autoencoder import EDDPM
     from models.codecs import build_codec
     from models.sharding import check_wrap_classes
-    from models.training import Trainer, distributed_state, regression_heads, split_dataset
+    from models.errors import EddpmError
+    from models.training import (
+        Trainer, check_shareable, distributed_state, regression_heads, split_dataset,
+    )
 
     state = distributed_state()
     main = state.is_main_process
     torch.manual_seed(train_cfg.seed)
     train_set, val_set = split_dataset(dataset, train_cfg.val_fraction, train_cfg.max_val_examples, train_cfg.seed)
+    check_shareable(len(train_set), state.num_processes)
+    error = None
     if main:
-        if reading["label_columns"]:
-            # Standardised with the training split only, so validation stays unseen.
-            heads = regression_heads(train_set, reading["label_columns"])
-            model_cfg = dataclasses.replace(model_cfg, heads=model_cfg.heads + heads)
-        codec, codec_cfg = build_codec(model_cfg, train_set.examples, encoder_dir=encoder,
-                                       decoder_dir=decoder)
-        model_cfg = dataclasses.replace(model_cfg, codec=codec_cfg)
-        cropped = codec.truncation_note(dataset.examples)
-        if cropped:
-            warn(cropped)
-        model = EDDPM(model_cfg, codec)
-        check_wrap_classes(model)
-    state.wait_for_everyone()  # every process has checked --out before it is replaced
+        try:
+            if reading["label_columns"]:
+                # Standardised with the training split only, so validation stays unseen.
+                heads = regression_heads(train_set, reading["label_columns"])
+                model_cfg = dataclasses.replace(model_cfg, heads=model_cfg.heads + heads)
+            codec, codec_cfg = build_codec(model_cfg, train_set.examples, encoder_dir=encoder,
+                                           decoder_dir=decoder)
+            model_cfg = dataclasses.replace(model_cfg, codec=codec_cfg)
+            cropped = codec.truncation_note(dataset.examples)
+            if cropped:
+                warn(cropped)
+            model = EDDPM(model_cfg, codec)
+            check_wrap_classes(model)
+        except EddpmError as exc:  # the other processes stop with it instead of waiting
+            error = exc
+    _raise_everywhere(error, state)  # every process has also checked --out by now
     if main:
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -289,6 +309,18 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
         model = ckpt.build_model(ckpt.read_config(out_dir), out_dir)
     trainer = Trainer(model, train_cfg, out_dir, train_set, val_set, progress=_progress())
     return _fit(trainer, train_set, out_dir)
+
+
+def _raise_everywhere(error: Exception | None, state) -> None:
+    """Raise the main process's ``error`` (if any) in every process; a meeting point of all."""
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        shared = [error]
+        broadcast_object_list(shared, from_process=0)
+        error = shared[0]
+    if error is not None:
+        raise error
 
 
 def _fit(trainer, train_set, out_dir: Path) -> bool:
@@ -385,15 +417,16 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     from eddpm_cli._output import note
     from models import checkpoint as ckpt
     from models.config import TrainConfig
-    from models.training import Trainer, distributed_state, split_dataset
+    from models.sharding import check_wrap_classes
+    from models.training import TRAINER_DIR, Trainer, distributed_state, split_dataset
 
     info_path = run_dir / "run.json"
     if not info_path.is_file():
         raise fail(f"{run_dir} is not a resumable run (no run.json)")
     info = json.loads(info_path.read_text(encoding="utf-8"))
     train_cfg = TrainConfig(**info["train"])
-    stored = {"batch_size": train_cfg.batch_size, "seed": train_cfg.seed, "lr": train_cfg.lr,
-              "preset": info.get("preset")}
+    # --batch-size may change (to keep the global batch when the process count changes).
+    stored = {"seed": train_cfg.seed, "lr": train_cfg.lr, "preset": info.get("preset")}
     for key, value in stored.items():
         if key in overrides and overrides[key] != value:
             raise fail(
@@ -403,6 +436,14 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
             )
     overrides.pop("preset", None)
     train_cfg = dataclasses.replace(train_cfg, **overrides)
+    step = ckpt.saved_step(run_dir / TRAINER_DIR)
+    if step is not None and train_cfg.max_steps < step:  # refused before anything is read
+        raise fail(
+            f"--max-steps {train_cfg.max_steps} is below the step {step} the run's "
+            "checkpoint has reached",
+            hint=f"pass --max-steps above {step}, or drop it to keep the run's own "
+            f"({info['train']['max_steps']})",
+        )
     paths = data or [Path(p) for p in info["data"]]
     if any(str(p) == "-" for p in paths) and not data:
         raise fail("this run was trained from stdin", hint="pass the same data again with --data -")
@@ -420,15 +461,9 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
                    hint="pass the original --data files")
     train_set, val_set = split_dataset(dataset, train_cfg.val_fraction, train_cfg.max_val_examples, train_cfg.seed)
     model = ckpt.build_model(model_cfg, run_dir)
+    check_wrap_classes(model)
     trainer = Trainer(model, train_cfg, run_dir, train_set, val_set, progress=_progress())
     trainer.resume()
-    if train_cfg.max_steps < trainer.step:
-        raise fail(
-            f"--max-steps {train_cfg.max_steps} is below the step {trainer.step} the run's "
-            "checkpoint has reached",
-            hint=f"pass --max-steps above {trainer.step}, or drop it to keep the run's own "
-            f"({info['train']['max_steps']})",
-        )
     # The run's record keeps the settings it goes on with (a new --max-steps, --max-minutes).
     info["train"] = dataclasses.asdict(train_cfg)
     if distributed_state().is_main_process:

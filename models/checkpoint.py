@@ -247,10 +247,7 @@ def load_state(directory: Path) -> dict[str, Any]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    directory = Path(directory)
-    old = directory.with_name(directory.name + ".old")
-    if not (directory / "state.json").is_file() and (old / "state.json").is_file():
-        directory = old
+    directory = _state_directory(Path(directory))
     try:
         skeleton = json.loads((directory / "state.json").read_text(encoding="utf-8"))
         tensors = load_file(str(directory / "state.safetensors"))
@@ -259,3 +256,22 @@ def load_state(directory: Path) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{directory}: corrupt training state ({exc})") from None
     return unflatten_state(skeleton, tensors)
+
+
+def saved_step(directory: Path) -> int | None:
+    """The step of the state saved in ``directory``, read without its tensors; None when there
+    is no readable state (:func:`load_state` then says why)."""
+    try:
+        path = _state_directory(Path(directory)) / "state.json"
+        skeleton = json.loads(path.read_text(encoding="utf-8"))
+        return int(dict(skeleton["__dict__"])["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _state_directory(directory: Path) -> Path:
+    """``directory``, or its ``.old`` copy when a kill came between the two renames of a save."""
+    old = directory.with_name(directory.name + ".old")
+    if not (directory / "state.json").is_file() and (old / "state.json").is_file():
+        return old
+    return directory

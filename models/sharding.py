@@ -78,6 +78,13 @@ def check_launch_environment(environ: dict[str, str] | None = None) -> None:
             _refuse(kind, int(raw) if raw.isdigit() else 1, env.get("FSDP_AUTO_WRAP_POLICY", ""))
 
 
+def fsdp_requested(environ: dict[str, str] | None = None) -> bool:
+    """Whether ``accelerate launch --config_file`` asked for FSDP (Accelerate applies it only
+    where an accelerator is present)."""
+    env = os.environ if environ is None else environ
+    return env.get("ACCELERATE_USE_FSDP", "false").lower() in ("true", "1", "yes")
+
+
 def check_wrap_classes(model: torch.nn.Module, environ: dict[str, str] | None = None) -> None:
     """Refuse layer classes to wrap (``fsdp_transformer_layer_cls_to_wrap``) that ``model`` does
     not have, before the run directory is written (Accelerate would fail only when sharding).
@@ -86,7 +93,7 @@ def check_wrap_classes(model: torch.nn.Module, environ: dict[str, str] | None = 
         UsageError: naming the missing classes and the model's layer classes.
     """
     env = os.environ if environ is None else environ
-    if env.get("ACCELERATE_USE_FSDP", "false").lower() not in ("true", "1", "yes"):
+    if not fsdp_requested(env):
         return
     names = env.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",")
     wanted = [n.strip() for n in names if n.strip()]

@@ -118,6 +118,19 @@ def regression_heads(
     return tuple(heads)
 
 
+def check_shareable(n_train: int, n_proc: int) -> None:
+    """Refuse fewer training examples than processes (each process needs one for a step).
+
+    Raises:
+        UsageError: naming both counts.
+    """
+    if n_proc > 1 and n_train < n_proc:
+        raise UsageError(
+            f"{n_train} training examples cannot be shared by {n_proc} processes",
+            hint="use more data or fewer processes",
+        )
+
+
 def check_mixed_precision(mode: str) -> None:
     """Refuse a precision the device cannot run, before any data is read.
 
@@ -191,12 +204,11 @@ class Trainer:
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=_cpu_launch())
         sharding.check_distributed_type(self.accelerator)
         self.sharded = sharding.is_sharded(self.accelerator)
-        n_proc = self.accelerator.num_processes
-        if n_proc > 1 and len(train) < n_proc:
-            raise UsageError(
-                f"{len(train)} training examples cannot be shared by {n_proc} processes",
-                hint="use more data or fewer processes",
-            )
+        if sharding.fsdp_requested() and not self.sharded and self.accelerator.is_main_process:
+            logger.warning("the Accelerate config asks for FSDP, which Accelerate applies only "
+                           "on GPUs (or other accelerators): this run is not sharded, each "
+                           "process holds the whole model (data-parallel)")
+        check_shareable(len(train), self.accelerator.num_processes)
         self.config = config
         self.run_dir = Path(run_dir)
         self.train_data, self.val_data = train, val
@@ -259,6 +271,12 @@ class Trainer:
             return [mine]
         return [mine[i : i + size] for i in range(0, len(mine), size)]
 
+    def _global_batch(self) -> int:
+        """Examples per step over all processes (as :meth:`_epoch_batches` takes them)."""
+        n_proc, B = self.accelerator.num_processes, self.config.batch_size
+        n_train = len(self.train_data)
+        return B * n_proc if n_train >= B * n_proc else n_train // n_proc * n_proc
+
     def _shared_draws(self, total: int, start: int, stride: int):
         """Noise drawn for the whole global batch (see :mod:`models.draws`); off for one process,
         whose draws stay exactly those of a plain run."""
@@ -279,13 +297,13 @@ class Trainer:
         K = len(keys)
         return {k: float(total[i] / total[K + i]) for i, k in enumerate(keys) if total[K + i] > 0}
 
-    def _any_process(self, flag: bool) -> bool:
-        """True on every process when ``flag`` is true on any of them."""
+    def _any_process(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag, true on every process when it is true on any of them (one reduction)."""
         acc = self.accelerator
         if acc.num_processes == 1:
-            return flag
-        local = torch.tensor([1.0 if flag else 0.0], device=acc.device)
-        return bool(acc.reduce(local, reduction="sum").item() > 0)
+            return flags
+        local = torch.tensor([1.0 if f else 0.0 for f in flags], device=acc.device)
+        return tuple(bool(v > 0) for v in acc.reduce(local, reduction="sum").tolist())
 
     def _sync_rng_from_main(self) -> None:
         """Start every process from the main one's RNG state (CPU, and CUDA when present), so that
@@ -349,6 +367,10 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            # The position in examples, so that a resume with another process count or batch
+            # size goes on from the same place in the epoch's permutation.
+            "global_batch": self._global_batch(),
+            "examples_in_epoch": self.batch_in_epoch * self._global_batch(),
             **self._process_state(),
         }
 
@@ -381,23 +403,27 @@ class Trainer:
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.last_saved_step = self.step
         acc = self.accelerator
         saved = int(state.get("num_processes", 1))
+        global_batch = self._global_batch()
+        saved_batch = int(state.get("global_batch", self.config.batch_size * saved))
+        done = int(state.get("examples_in_epoch", int(state["batch_in_epoch"]) * saved_batch))
+        self.batch_in_epoch = done // global_batch  # exact unless the global batch changed
+        self.last_saved_step = self.step
         peers = state.get("rng_per_process") or []
         if acc.num_processes > 1 and len(peers) == acc.num_processes:
             mine = peers[acc.process_index]
             torch.set_rng_state(mine["cpu"])
             if mine.get("cuda") is not None and acc.device.type == "cuda":
                 torch.cuda.set_rng_state(mine["cuda"], acc.device)
-        if saved != acc.num_processes and acc.is_main_process:
-            B = self.config.batch_size
+        if (saved != acc.num_processes or saved_batch != global_batch) and acc.is_main_process:
+            repeated = done - self.batch_in_epoch * global_batch
             logger.warning(
-                "this run was saved with %d process(es) and resumes with %d: the global batch "
-                "changes from %d to %d examples and the rest of epoch %d is not exactly the rest "
-                "the first run would have seen", saved, acc.num_processes, B * saved,
-                B * acc.num_processes, self.epoch,
+                "this run was saved with %d process(es) and a global batch of %d examples, and "
+                "resumes with %d and %d: epoch %d goes on after its first %d examples%s",
+                saved, saved_batch, acc.num_processes, global_batch, self.epoch,
+                self.batch_in_epoch * global_batch,
+                f" ({repeated} of them are seen again)" if repeated else "",
             )
 
     def resume(self) -> None:
@@ -414,30 +440,21 @@ class Trainer:
             self.history = [r for r in rows if r["step"] <= self.step]
             self._rewrite_metrics()
 
-    def save(self, sync: bool = True) -> None:
-        """Write the resumable state, then the inference weights (EMA when on); main process only.
+    def save(self) -> None:
+        """Write the resumable state, then the inference weights (EMA when on).
 
-        With ``sync`` (the default) every process must call it: they meet, and their RNG states
-        are gathered into the checkpoint. ``sync=False`` is for the main process alone (on
-        Ctrl-C); it keeps RNG states gathered at this step, if any. Sharded (FSDP) weights
-        cannot be gathered by one process: there it saves nothing and says so. A Ctrl-C that
-        arrives while a checkpoint is written takes effect once both of its files are written."""
+        Every process calls it: they meet, their RNG states are gathered into the checkpoint,
+        and the main process writes (under FSDP every process helps gather the weights). A
+        Ctrl-C that arrives while a checkpoint is written takes effect once both of its files
+        are written."""
         with _interrupts_deferred():  # the state and the weights are written as one
-            self._save(sync)
+            self._save()
 
-    def _save(self, sync: bool) -> None:
+    def _save(self) -> None:
         main = self.accelerator.is_main_process
-        if sync:
-            self.accelerator.wait_for_everyone()
-            if self.accelerator.num_processes > 1:
-                self._peer_rng = (self.step, self._rng_of_each_process())
-        elif self.sharded:
-            if main:
-                logger.warning(
-                    "sharded (FSDP) training cannot save without every process: step %d is not "
-                    "saved, the last checkpoint is from step %s", self.step, self.last_saved_step,
-                )
-            return
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.num_processes > 1:
+            self._peer_rng = (self.step, self._rng_of_each_process())
         if main or self.sharded:
             state = self.state_dict()
             if main:
@@ -501,58 +518,21 @@ class Trainer:
 
         Raises:
             NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint stays).
-            KeyboardInterrupt: after saving a resumable checkpoint.
+            KeyboardInterrupt: on Ctrl-C or SIGTERM, once every process has finished its step
+                and a resumable checkpoint is written; on a second Ctrl-C, at once.
         """
-        cfg = self.config
         start = time.monotonic()
         bar = self._progress_bar()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        last_val: dict[str, Any] = {}
+        stop_requests: list[int] = []
         try:
-            while self.step < cfg.max_steps:
-                batches = self._epoch_batches(self.epoch)
-                while self.batch_in_epoch < len(batches) and self.step < cfg.max_steps:
-                    terms = self._train_step(batches[self.batch_in_epoch])
-                    self.batch_in_epoch += 1
-                    self.step += 1
-                    for k, v in terms.items():  # per-term counts: align is rarely drawn
-                        sums[k] = sums.get(k, 0.0) + v
-                        counts[k] = counts.get(k, 0) + 1
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{terms['loss']:.3f}", rec=f"{terms['rec']:.3f}")
-                    if self.step % 10 == 0 or self.step == cfg.max_steps:
-                        if self.accelerator.num_processes == 1:
-                            means = {k: v / counts[k] for k, v in sums.items()}
-                        else:
-                            means = self._reduce_means(sums, counts)
-                        lr = self.scheduler.get_last_lr()[0]
-                        self._log({"step": self.step, "split": "train", **means, "lr": lr,
-                                   "elapsed_s": round(time.monotonic() - start, 2)})
-                        sums, counts = {}, {}
-                    out_of_time = cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60
-                    if cfg.max_minutes > 0:  # every process stops at the same step
-                        out_of_time = self._any_process(out_of_time)
-                    if self.step % cfg.eval_every == 0 and self.val_data.examples:
-                        last_val = self.validate()
-                    if self.step % cfg.save_every == 0 or out_of_time:
-                        self.save()
-                    if out_of_time:
-                        logger.info("time limit of %s minutes reached at step %d", cfg.max_minutes, self.step)
-                        cfg = self.config = _replace_steps(cfg, self.step)
-                        break
-                else:
-                    if self.batch_in_epoch < len(batches):  # max_steps reached inside the epoch
-                        break
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
-                    continue
-                break
+            with _stop_at_step_boundary(stop_requests, self.accelerator.is_main_process):
+                last_val = self._steps(start, bar, stop_requests)
         except KeyboardInterrupt:
-            # The other processes may be anywhere (or gone): the main one saves without them.
-            if self.last_saved_step != self.step:
-                self.save(sync=self.accelerator.num_processes == 1)
+            # A second Ctrl-C stops at once, perhaps inside a step: nothing more is saved.
+            if self.last_saved_step != self.step and self.accelerator.is_main_process:
+                saved = ("no checkpoint was written" if self.last_saved_step is None
+                         else f"the checkpoint from step {self.last_saved_step} is kept")
+                logger.warning("stopped at once at step %d: %s", self.step, saved)
             raise
         finally:
             if bar is not None:
@@ -561,6 +541,55 @@ class Trainer:
             last_val = self.validate()
         if self.last_saved_step != self.step:
             self.save()
+        return last_val
+
+    def _steps(self, start: float, bar, stop_requests: list[int]) -> dict[str, Any]:
+        """The training loop of :meth:`fit`; returns the last validation record (or {})."""
+        cfg = self.config
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        last_val: dict[str, Any] = {}
+        while self.step < cfg.max_steps:
+            batches = self._epoch_batches(self.epoch)
+            while self.batch_in_epoch < len(batches) and self.step < cfg.max_steps:
+                terms = self._train_step(batches[self.batch_in_epoch])
+                self.batch_in_epoch += 1
+                self.step += 1
+                for k, v in terms.items():  # per-term counts: align is rarely drawn
+                    sums[k] = sums.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{terms['loss']:.3f}", rec=f"{terms['rec']:.3f}")
+                if self.step % 10 == 0 or self.step == cfg.max_steps:
+                    if self.accelerator.num_processes == 1:
+                        means = {k: v / counts[k] for k, v in sums.items()}
+                    else:
+                        means = self._reduce_means(sums, counts)
+                    lr = self.scheduler.get_last_lr()[0]
+                    self._log({"step": self.step, "split": "train", **means, "lr": lr,
+                               "elapsed_s": round(time.monotonic() - start, 2)})
+                    sums, counts = {}, {}
+                out_of_time = cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60
+                # Every process stops at the same step boundary (one reduction per step), so a
+                # checkpoint written on a stop holds a finished step on all of them.
+                out_of_time, stop = self._any_process(out_of_time, bool(stop_requests))
+                if stop:
+                    if self.last_saved_step != self.step:
+                        self.save()
+                    raise KeyboardInterrupt
+                if self.step % cfg.eval_every == 0 and self.val_data.examples:
+                    last_val = self.validate()
+                if self.step % cfg.save_every == 0 or out_of_time:
+                    self.save()
+                if out_of_time:
+                    logger.info("time limit of %s minutes reached at step %d", cfg.max_minutes, self.step)
+                    self.config = _replace_steps(cfg, self.step)
+                    return last_val
+            if self.batch_in_epoch < len(batches):  # max_steps reached inside the epoch
+                break
+            self.epoch += 1
+            self.batch_in_epoch = 0
         return last_val
 
     def _train_step(self, index: Sequence[int]) -> dict[str, float]:
@@ -658,32 +687,88 @@ def _broadcast_from_main(model: torch.nn.Module, device: torch.device) -> None:
         tensor.data.copy_(moved)
 
 
+_REPEATED_SIGNAL_S = 2.0  # a signal this soon after the first is the launcher's copy of it
+
+
+def _first_signal_handler(on_first: Callable[[int], None]):
+    """A SIGINT/SIGTERM handler that calls ``on_first`` for the first signal and raises
+    KeyboardInterrupt for a later one. A repeat within ``_REPEATED_SIGNAL_S`` is ignored:
+    launchers (torchrun, accelerate launch) pass a terminal's Ctrl-C on to processes that have
+    already received it."""
+    first: list[float] = []
+
+    def handler(signum, frame) -> None:
+        now = time.monotonic()
+        if first and now - first[0] > _REPEATED_SIGNAL_S:
+            raise KeyboardInterrupt
+        if not first:
+            first.append(now)
+            on_first(signum)
+
+    return handler
+
+
 @contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block is done, then raise it; a second Ctrl-C
-    raises at once (a process waiting for a dead peer would otherwise never stop)."""
+def _signals_handled_by(handler) -> Iterator[dict[int, Any]]:
+    """Route SIGINT and SIGTERM to ``handler`` within the block; yields the previous handlers
+    (none outside the main thread, where signals cannot be handled)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield {}
         return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield previous
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def _main_process_by_env() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+@contextmanager
+def _stop_at_step_boundary(requests: list[int], main: bool) -> Iterator[None]:
+    """Within the block Ctrl-C (SIGINT) and SIGTERM append to ``requests`` instead of raising
+    (the training loop then stops at its next step boundary and saves); another signal raises
+    KeyboardInterrupt at once."""
+
+    def request(signum: int) -> None:
+        requests.append(signum)
+        if main:
+            logger.warning("interrupted: stopping after this step and saving a checkpoint "
+                           "(Ctrl-C again to stop at once, without saving)")
+
+    handler = _first_signal_handler(request)
+    handler.stops_at_step_boundary = True
+    with _signals_handled_by(handler):
+        yield
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C and SIGTERM until the block is done, then raise KeyboardInterrupt (or,
+    inside the training loop, ask it to stop at its step boundary); another signal raises at
+    once (a process waiting for a dead peer would otherwise never stop)."""
     received: list[int] = []
 
-    def hold(signum, frame) -> None:
-        if received:
-            raise KeyboardInterrupt
+    def hold(signum: int) -> None:
         received.append(signum)
-        logger.warning("interrupted while saving a checkpoint: finishing it first "
-                       "(Ctrl-C again to stop at once)")
+        if _main_process_by_env():
+            logger.warning("interrupted while saving a checkpoint: finishing it first "
+                           "(Ctrl-C again to stop at once)")
 
-    previous = signal.signal(signal.SIGINT, hold)
-    try:
+    with _signals_handled_by(_first_signal_handler(hold)) as previous:
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if received:
-        raise KeyboardInterrupt
+        outer = previous.get(received[0])
+        if getattr(outer, "stops_at_step_boundary", False):
+            outer(received[0], None)
+        else:
+            raise KeyboardInterrupt
 
 
 def _replace_steps(cfg: TrainConfig, steps: int) -> TrainConfig:

@@ -129,6 +129,34 @@ def test_fsdp_layer_classes_the_model_lacks_exit_2_before_writing(
     assert not out.exists()
 
 
+def test_resume_with_fsdp_layer_classes_the_model_lacks_exits_2(
+    cli, small_data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    out = tmp_path / "run"
+    cli.ok(_train(cli, small_data, out))
+    for name, value in {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2",
+                        "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+                        "FSDP_TRANSFORMER_CLS_TO_WRAP": "BertLayer,Nope"}.items():
+        monkeypatch.setenv(name, value)
+
+    result = cli("train", "--resume", out, "--max-steps", 4)
+
+    cli.usage_error(result, "Nope", "text model")
+    assert "resuming" not in result.stderr
+
+
+def test_stdin_under_a_multi_process_launch_exits_2(cli, tmp_path: Path, monkeypatch) -> None:
+    """Each process of a launch would read part of one stdin: refused, naming the way out."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "run"
+
+    result = cli("train", "--data", "-", "--preset", "tiny", "--out", out, input="a\nb\n")
+
+    cli.usage_error(result, "stdin", "2 processes")
+    assert "file" in result.stderr.split("hint:")[1]
+    assert not out.exists()
+
+
 def test_fsdp2_transformer_wrap_is_accepted(cli, small_data: Path, tmp_path: Path, monkeypatch) -> None:
     """FSDP2 with a transformer-layer wrap passes the check; one process trains as usual
     (Accelerate shards only on GPUs: tests/models/test_distributed.py runs the sharded path)."""
@@ -158,8 +186,7 @@ def test_resume_continues_to_more_steps(cli, small_data: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "option, value, stored",
-    [("--preset", "base", "tiny"), ("--lr", "0.1", "0.002"), ("--batch-size", "7", "16"),
-     ("--seed", "5", "0")],
+    [("--preset", "base", "tiny"), ("--lr", "0.1", "0.002"), ("--seed", "5", "0")],
 )
 def test_resume_option_conflicting_with_the_run_names_both_values(
     cli, small_data: Path, tmp_path: Path, option: str, value: str, stored: str
@@ -181,10 +208,15 @@ def test_resume_below_the_checkpoint_step_exits_2_and_keeps_the_run(
     cli.ok(_train(cli, small_data, out))
     before = (out / "run.json").read_bytes()
 
+    metrics = (out / "metrics.jsonl").read_bytes()
+    (out / ".metrics.jsonl.123.tmp").write_text("left by a killed writer")
+
     result = cli("train", "--resume", out, "--max-steps", 1)
 
     cli.usage_error(result, "--max-steps 1", "step 2")
     assert (out / "run.json").read_bytes() == before
+    assert (out / "metrics.jsonl").read_bytes() == metrics
+    assert (out / ".metrics.jsonl.123.tmp").exists()  # refused before the run was touched
     cli.ok(cli("train", "--resume", out, "--max-steps", 3))
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -227,6 +229,70 @@ def test_two_processes_match_one_and_resume(data: Path, config: Path, tmp_path: 
     assert [r["step"] for r in metrics(multi) if r["split"] == "val"] == [3, 6]
 
 
+def test_ctrl_c_under_torchrun_saves_a_finished_step_of_every_process(
+    data: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C reaches torchrun, which passes it on to its processes: they agree to stop at the
+    next step boundary, save together (with every process's random state) and exit; the
+    checkpoint's optimizer and LR schedule are at the saved step, and the run resumes."""
+    run, config = tmp_path / "run", tmp_path / "rare_saves.json"
+    config.write_text(json.dumps({"train": {"save_every": 100000, "eval_every": 100000}}))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "eddpm_cli.app", "train", "--data", str(data), "--config", str(config),
+           "--preset", "tiny", "--batch-size", "4", "--max-steps", "100000", "--out", str(run)]
+    proc = subprocess.Popen(cmd, env=_env(), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "metrics.jsonl").exists():  # step 10 is logged: the loop is running
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "training did not start within 120 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+
+    assert proc.returncode != 0
+    assert stderr.count("interrupted: stopping after this step") == 1, stderr
+    assert "stopped at once" not in stderr and "unexpected" not in stderr, stderr
+    state = ckpt.load_state(run / "trainer")
+    step = state["step"]
+    assert step >= 10
+    assert state["scheduler"]["last_epoch"] == step
+    assert {int(s["step"]) for s in state["optimizer"]["state"].values()} == {step}
+    assert len(state["rng_per_process"]) == 2
+    torchrun("--resume", run, "--max-steps", step + 2)
+    assert ckpt.load_state(run / "trainer")["step"] == step + 2
+
+
+@pytest.mark.parametrize("case", ["one example", "empty label column"])
+def test_refusal_under_torchrun_is_one_line_and_writes_nothing(case: str, tmp_path: Path) -> None:
+    """A refusal that every process meets (too few examples for the processes) and one that
+    only the main process can see (it builds the model: a label column without values) both
+    print one error line, from the main process, and leave no run directory."""
+    run = tmp_path / "run"
+    if case == "one example":
+        data = tmp_path / "one.txt"
+        data.write_text("the only review\n", encoding="utf-8")
+        args = ("--data", data)
+        expected = "cannot be shared by 2 processes"
+    else:
+        data = tmp_path / "proteins.csv"
+        rows = [f"{'ACDEFGHIKL'[i % 10]}MKTAYIAKQR{'ACDEFGHIKL'[(i * 3) % 10]},"
+                for i in range(40)]
+        data.write_text("sequence,fitness\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        args = ("--data", data, "--label-column", "fitness")
+        expected = "'fitness' has no values"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "eddpm_cli.app", "train", *map(str, args), "--preset", "tiny",
+           "--batch-size", "4", "--max-steps", "2", "--out", str(run)]
+    result = subprocess.run(cmd, env=_env(), cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300)
+
+    assert result.returncode != 0
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("eddpm: error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert not run.exists()
+
+
 @pytest.mark.slow
 def test_accelerate_launch_with_labels_matches_one_process(tmp_path: Path) -> None:
     """``accelerate launch --multi_gpu --num_processes 2`` on CPU, labelled text (a classifier
@@ -303,8 +369,9 @@ def test_fsdp2_matches_one_process_and_resumes(labelled: Path, tmp_path: Path) -
     means = load_file(str(multi / ckpt.WEIGHTS_NAME))["class_means"]
     assert means.shape[0] == 2 and means.abs().sum() > 0
     # The gathered checkpoint resumes on one process (another global batch: a warning only).
-    moved = one_process("--resume", multi, "--max-steps", 9)
-    assert "saved with 2 process(es) and resumes with 1" in moved.stderr
+    moved = one_process("--resume", multi, "--max-steps", 9, "--batch-size", 8)
+    assert "saved with 2 process(es) and a global batch of 8 examples, and resumes with 1 and 8"\
+        in moved.stderr
     assert ckpt.load_state(multi / "trainer")["step"] == 9
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -71,27 +74,39 @@ def test_training_changes_the_weights(make_tiny_text_model, tiny_texts, tmp_path
     assert not torch.equal(before["codec.to_latent.weight"], after["codec.to_latent.weight"])
 
 
+def interrupt_during_step(trainer: Trainer, step: int, times: int = 1) -> None:
+    """Send this process SIGINT ``times`` times (10 ms apart) as ``trainer`` starts ``step``."""
+    train_step = trainer._train_step
+
+    def interrupted(index):
+        if trainer.step == step - 1:
+            for i in range(times):
+                time.sleep(0.01 if i else 0.0)
+                os.kill(os.getpid(), signal.SIGINT)
+        return train_step(index)
+
+    trainer._train_step = interrupted
+
+
 def test_resume_from_step_3_matches_an_uninterrupted_run(
     make_tiny_text_model, tiny_texts, tmp_path
 ):
     model_a, train_cfg = make_tiny_text_model(seed=0)
     make_trainer(model_a, train_cfg, tmp_path / "a", tiny_texts).fit()
 
-    # Run B: the same run, stopped after the checkpoint at step 3 (mid-epoch: batch 2 of 2
-    # of epoch 1 is next). It stops as a Ctrl-C would, so its LR schedule still spans 6 steps.
+    # Run B: the same run, stopped by a Ctrl-C that arrives during step 3: the step finishes,
+    # a checkpoint is written (mid-epoch: batch 2 of 2 of epoch 1 is next), and the run stops
+    # with its LR schedule still spanning 6 steps.
     model_b, _ = make_tiny_text_model(seed=0)
     trainer_b = make_trainer(model_b, train_cfg, tmp_path / "b", tiny_texts)
-    train_step = trainer_b._train_step
-
-    def stop_after_three(index):
-        if trainer_b.step == 3:
-            raise KeyboardInterrupt
-        return train_step(index)
-
-    trainer_b._train_step = stop_after_three
+    interrupt_during_step(trainer_b, 3)
     with pytest.raises(KeyboardInterrupt):
         trainer_b.fit()
-    assert ckpt.load_state(tmp_path / "b" / "trainer")["step"] == 3
+    state = ckpt.load_state(tmp_path / "b" / "trainer")
+    assert state["step"] == 3
+    assert state["scheduler"]["last_epoch"] == 3
+    assert {int(s["step"]) for s in state["optimizer"]["state"].values()} == {3}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     # A new process: other initial weights and RNG state, all restored from B's checkpoint.
     model_c, _ = make_tiny_text_model(seed=5)
@@ -189,25 +204,64 @@ def test_split_dataset_is_seeded_and_disjoint():
         assert torch.equal(part.targets["label"], expected)
 
 
-def test_ctrl_c_during_a_save_waits_for_it_and_a_second_one_does_not() -> None:
-    """A checkpoint's two files are written as one: SIGINT inside the block is raised after it;
-    a second SIGINT is raised at once."""
-    import os
-    import signal
+def test_resume_with_another_batch_size_goes_on_from_the_same_example(
+    make_tiny_text_model, tiny_texts, tmp_path, caplog
+) -> None:
+    """The data position is kept in examples: 1 step of 4 examples, resumed with batches of 2,
+    goes on with the epoch's third example; with batches of 3, with its fourth (one seen again)."""
+    model, train_cfg = make_tiny_text_model(seed=0)
+    make_trainer(model, train_cfg, tmp_path / "run", tiny_texts, max_steps=1).fit()
+    assert ckpt.load_state(tmp_path / "run" / "trainer")["examples_in_epoch"] == 4
 
+    for batch_size, position, repeated in ((2, 2, ""), (3, 1, " (1 of them are seen again)")):
+        resumed, _ = make_tiny_text_model(seed=0)
+        trainer = make_trainer(resumed, train_cfg, tmp_path / "run", tiny_texts,
+                               batch_size=batch_size)
+        with caplog.at_level("WARNING", logger="models.training"):
+            trainer.resume()
+        assert (trainer.epoch, trainer.batch_in_epoch) == (0, position)
+        assert f"goes on after its first {position * batch_size} examples{repeated}" in caplog.text
+        caplog.clear()
+
+
+def test_ctrl_c_during_a_save_waits_for_it_and_a_second_one_does_not(monkeypatch) -> None:
+    """A checkpoint's two files are written as one: SIGINT (or SIGTERM) inside the block is
+    raised after it; a second one is raised at once, unless it follows the first so closely that
+    it is a launcher's copy of it."""
+    from models import training
     from models.training import _interrupts_deferred
 
     finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with _interrupts_deferred():
-            os.kill(os.getpid(), signal.SIGINT)
-            finished.append(True)  # still running after the first Ctrl-C
-    assert finished == [True]
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with pytest.raises(KeyboardInterrupt):
+            with _interrupts_deferred():
+                os.kill(os.getpid(), signum)
+                os.kill(os.getpid(), signum)  # torchrun passes a terminal's Ctrl-C on
+                finished.append(True)  # still running after the first Ctrl-C
+    assert finished == [True, True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
+    monkeypatch.setattr(training, "_REPEATED_SIGNAL_S", 0.0)
     with pytest.raises(KeyboardInterrupt):
         with _interrupts_deferred():
             os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGINT)
             finished.append(False)  # never reached
-    assert finished == [True]
+    assert finished == [True, True]
+
+
+def test_a_second_ctrl_c_stops_at_once_without_saving(
+    make_tiny_text_model, tiny_texts, tmp_path, monkeypatch
+):
+    from models import training
+
+    monkeypatch.setattr(training, "_REPEATED_SIGNAL_S", 0.0)
+    model, train_cfg = make_tiny_text_model(seed=0)
+    trainer = make_trainer(model, train_cfg, tmp_path / "run", tiny_texts)
+    interrupt_during_step(trainer, 5, times=2)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert trainer.last_saved_step == 3  # the periodic checkpoint; step 5 was never finished
+    assert ckpt.load_state(tmp_path / "run" / "trainer")["step"] == 3
