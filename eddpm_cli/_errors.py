@@ -74,7 +74,8 @@ def handle_errors(func: F) -> F:
                 raise
             raise fail(exc.message, exc.hint, exc.exit_code) from None
         except KeyboardInterrupt:
-            sys.stderr.write("eddpm: interrupted\n")
+            if not state.other_process:
+                sys.stderr.write("eddpm: interrupted\n")
             raise typer.Exit(code=int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             _silence_stdout()

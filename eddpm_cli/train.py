@@ -337,7 +337,7 @@ def _fit(trainer, train_set, out_dir: Path) -> bool:
         val = trainer.fit()
     except KeyboardInterrupt:
         if trainer.accelerator.num_processes > 1:
-            note(f"interrupted; resume with the same launcher and process count: "
+            note(f"interrupted; resume with the same launcher: "
                  f"... -m eddpm_cli.app train --resume {out_dir}")
         else:
             note(f"interrupted; resume with: eddpm train --resume {out_dir}")

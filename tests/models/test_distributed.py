@@ -252,6 +252,7 @@ def test_ctrl_c_under_torchrun_saves_a_finished_step_of_every_process(
 
     assert proc.returncode != 0
     assert stderr.count("interrupted: stopping after this step") == 1, stderr
+    assert stderr.count("eddpm: interrupted\n") == 1, stderr
     assert "stopped at once" not in stderr and "unexpected" not in stderr, stderr
     state = ckpt.load_state(run / "trainer")
     step = state["step"]
