@@ -47,7 +47,7 @@ def device(name: str | None = None):
     """The torch device for inference: explicit, else CUDA when present, else CPU."""
     import torch
 
-    if not name:
+    if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         chosen = torch.device(name)
@@ -57,7 +57,21 @@ def device(name: str | None = None):
         raise fail(f"--device {name}: no CUDA GPU is available", hint="use --device cpu")
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
         raise fail(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
+    if chosen.type not in ("cpu", "cuda") and chosen.type != _accelerator_type():
+        raise fail(f"--device {name}: no {chosen.type} device is available to this PyTorch",
+                   hint="use --device cpu" + (f" or {_accelerator_type()}"
+                                              if _accelerator_type() else ""))
     return chosen
+
+
+def _accelerator_type() -> str | None:
+    """The type of the accelerator PyTorch can use here (cuda, mps, xpu, ...), if any."""
+    import torch
+
+    api = getattr(torch, "accelerator", None)
+    if api is None or not api.is_available():
+        return None
+    return api.current_accelerator().type
 
 
 def latest_run(modality: str) -> Path | None:
@@ -173,9 +187,7 @@ def read_with_model(
     if not found.images:
         with held_messages():
             if found.spooled is not None:
-                from models.data.text import STDIN_NAME
-
-                inputs = stream_input(found.spooled, fmt, options, name=STDIN_NAME)
+                inputs = stream_input(found.spooled, fmt, options, name=found.spooled_name)
             elif stream and found.stdin is None:
                 inputs = stream_input(found.sources[0], fmt, options)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from enum import IntEnum
@@ -20,6 +21,22 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad option, bad input data or unusable checkpoint
     NON_FINITE = 3  # training loss became NaN/inf
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM (timeout, kill, a scheduler)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (temporary files, partial
+    outputs, a training checkpoint)."""
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
+    import signal
+
+    def terminated(signum, frame) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
 
 
 class _State:
@@ -51,6 +68,9 @@ _PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken p
               "remote process exited", "NCCL communicator was aborted")
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def _peer_lost(exc: Exception) -> bool:
     """A collective failed because another process of the launch stopped."""
     return (isinstance(exc, RuntimeError) and "torch.distributed" in sys.modules
@@ -73,16 +93,28 @@ def handle_errors(func: F) -> F:
             if state.debug:
                 raise
             raise fail(exc.message, exc.hint, exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            term = isinstance(exc, Terminated)
             if not state.other_process:
-                sys.stderr.write("eddpm: interrupted\n")
-            raise typer.Exit(code=int(ExitCode.INTERRUPTED)) from None
+                sys.stderr.write("eddpm: terminated\n" if term else "eddpm: interrupted\n")
+            code = ExitCode.TERMINATED if term else ExitCode.INTERRUPTED
+            raise typer.Exit(code=int(code)) from None
         except BrokenPipeError:
             _silence_stdout()
             raise typer.Exit(code=int(ExitCode.OK)) from None
         except Exception as exc:  # noqa: BLE001 - last resort, turned into one line
             if state.debug:
                 raise
+            if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+                where = exc.filename or "the output"
+                raise fail(f"cannot write {where}: {exc.strerror}",
+                           hint="free some space, or write the output elsewhere",
+                           code=ExitCode.FAILURE) from None
+            if type(exc).__name__ in ("InductorError", "BackendCompilerFailed"):
+                first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+                raise fail(f"--compile failed: {first.strip()}",
+                           hint="torch.compile needs a working C++ compiler (g++); or drop "
+                                "--compile", code=ExitCode.USAGE) from None
             if _peer_lost(exc):  # the process that stopped has said why
                 if state.other_process:
                     raise typer.Exit(code=int(ExitCode.FAILURE)) from None

@@ -9,6 +9,7 @@ are read at the model's resolution, so they are read after the model's config.
 from __future__ import annotations
 
 import io
+import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
@@ -84,16 +85,36 @@ class Stream:
     records: Callable[[], Iterator[tuple[str, Any]]]
 
     def chunks(self, size: int) -> Iterator[tuple[list[str], list[Any]]]:
+        """The examples again, ``size`` at a time; each is checked against the first pass.
+
+        Raises:
+            InputDataError: the input changed between the passes (a record differs, or there
+                are more or fewer of them), so the output would not match it.
+        """
+        from models.inference import example_digest
+
         ids: list[str] = []
         examples: list[Any] = []
+        seen = 0
         for record_id, example in self.records():
+            if seen >= self.count or int(self.digests[seen]) != example_digest(example):
+                self._changed(f"{record_id} differs from the first reading")
+            seen += 1
             ids.append(record_id)
             examples.append(example)
             if len(examples) == size:
                 yield ids, examples
                 ids, examples = [], []
+        if seen != self.count:
+            self._changed(f"it now has {seen} records instead of {self.count}")
         if examples:
             yield ids, examples
+
+    def _changed(self, what: str) -> None:
+        from models.errors import InputDataError
+
+        raise InputDataError(f"{self.source} changed while eddpm read it: {what}",
+                             hint="copy the input first if something else writes to it")
 
     def repeated(self) -> frozenset[int]:
         from models.inference import repeated_digests
@@ -188,7 +209,8 @@ class Probe:
     sources: list[str]
     images: bool
     stdin: bytes | None
-    spooled: str | None = None
+    spooled: str | None = None  # a copy of stdin or of a pipe, read twice
+    spooled_name: str | None = None  # what errors call it
 
     def stdin_stream(self) -> BinaryIO | None:
         """A fresh binary stream over the stdin bytes (None without ``-``)."""
@@ -207,11 +229,21 @@ def probe(sources: Sequence[str], fmt: str | None = None, several: bool = False,
     sources = list(sources)
     if sources.count("-") > 1:
         raise fail("'-' (stdin) can be given only once")
-    spooled = spool_stdin() if spool and "-" in sources else None
+    spooled, name = None, STDIN_NAME
+    if spool and len(sources) == 1 and _pipe_like(sources[0]):
+        # A named pipe, or /dev/fd/N of <(...), can be read once: a copy is read twice.
+        name = sources[0]
+        with open(name, "rb") as stream:
+            spooled = spool_stdin(stream, name=name)
+    elif spool and "-" in sources:
+        spooled = spool_stdin()
     if spooled is not None:
-        head = next(file_blocks(spooled, 1 << 16, STDIN_NAME), b"")
+        head = next(file_blocks(spooled, 1 << 16, name), b"")
         if not is_image_source("-", fmt, head):
-            return Probe(sources, False, None, spooled)
+            return Probe(sources, False, None, spooled, name)
+        if name != STDIN_NAME:
+            raise fail(f"{name} is a pipe of images; images are read from files or stdin",
+                       hint="save the images to files, or pipe them into '-'")
         stdin = read_source_bytes(spooled)[0]
     else:
         stdin = read_source_bytes("-")[0] if "-" in sources else None
@@ -226,6 +258,18 @@ def probe(sources: Sequence[str], fmt: str | None = None, several: bool = False,
         raise fail(f"{len(sources)} inputs given; several inputs are supported for images only",
                    hint="give one text or protein file, or concatenate the files first")
     return Probe(sources, images, stdin)
+
+
+def _pipe_like(source: str) -> bool:
+    """A source that exists but is neither a regular file nor a directory: a named pipe, a
+    character device or the /dev/fd/N of a shell's process substitution."""
+    import stat
+
+    try:
+        mode = os.stat(source).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def read_image_inputs(found: Probe, resolution: int, max_image_pixels: int) -> Inputs:

@@ -28,6 +28,11 @@ def note(message: str) -> None:
         _message(f"eddpm: {message}\n")
 
 
+def report(message: str) -> None:
+    """A result that was asked for (``--metrics``) on stderr, shown even with --quiet."""
+    _message(f"eddpm: {message}\n")
+
+
 def warn(message: str) -> None:
     """A warning on stderr, shown even with --quiet."""
     _message(f"eddpm: warning: {message}\n")
@@ -151,7 +156,9 @@ def write_rows(chunks: Iterable[Any], shape: tuple[int, int], output: Path | Non
         with atomic_path(output) as tmp, open(tmp, "wb") as handle:
             rows_to(handle)
         return
-    where = output.parent if output is not None else None
+    # The rows wait beside a regular output file (one file system for the final rename).
+    where = output.parent if output is not None and (output.is_file() or not output.exists()) \
+        else None
     with tempfile.TemporaryDirectory(prefix=".eddpm-", dir=where) as scratch:
         rows, archive = Path(scratch) / "latents.npy", Path(scratch) / "out.npz"
         with open(rows, "wb") as handle:
@@ -162,14 +169,14 @@ def write_rows(chunks: Iterable[Any], shape: tuple[int, int], output: Path | Non
                 shutil.copyfileobj(handle, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
-            with atomic_path(output) as tmp:
-                shutil.copyfile(archive, tmp)
+            with atomic_path(output) as tmp, open(archive, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
 
 
 def is_npz(output: Path | None, fmt: str | None) -> bool:
     if fmt:
         return fmt == "npz"
-    return output is not None and output.suffix == ".npz"
+    return output is not None and output.suffix.lower() == ".npz"
 
 
 

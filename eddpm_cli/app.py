@@ -61,8 +61,9 @@ def main() -> None:
     """Console entry point: usage errors become one ``eddpm: error:`` line plus a hint."""
     from typer.exceptions import TyperException
 
-    from eddpm_cli._errors import ExitCode, _silence_stdout
+    from eddpm_cli._errors import ExitCode, Terminated, _silence_stdout, raise_on_sigterm
 
+    raise_on_sigterm()
     try:
         code = app(standalone_mode=False)
     except BrokenPipeError:
@@ -75,6 +76,9 @@ def main() -> None:
         message = message.replace("Value error, ", "")  # the validator's prefix, not ours
         sys.stderr.write(f"eddpm: error: {message}\nhint: see '{command} --help'\n")
         sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)) or int(ExitCode.USAGE))
+    except Terminated:
+        sys.stderr.write("eddpm: terminated\n")
+        sys.exit(int(ExitCode.TERMINATED))
     except KeyboardInterrupt:
         sys.stderr.write("eddpm: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))

@@ -24,7 +24,7 @@ class ArrayFormat(str, Enum):
 @handle_errors
 def encode(
     sources: InputsArg,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE (.npy, or .npz with ids) instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE (.npy, or .npz with ids) instead of stdout ('-': stdout).")] = None,
     fmt: Annotated[Optional[ArrayFormat], typer.Option("--array-format", help="npy or npz (default: from the -o suffix; npy on stdout).")] = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
@@ -43,6 +43,8 @@ def encode(
     from eddpm_cli._inputs import protein_options, split_ids
     from eddpm_cli._output import is_npz, refuse_binary_tty, write_rows
 
+    if output is not None and str(output) == "-":  # as for inputs, "-" is the standard stream
+        output = None
     refuse_binary_tty(output)
     inputs, net = read_with_model(
         sources, model, Placement(device, precision.value, compile_networks),

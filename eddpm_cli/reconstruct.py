@@ -47,8 +47,8 @@ def reconstruct(
     from eddpm_cli._common import Placement, read_with_model
     from eddpm_cli._inputs import protein_options
     from eddpm_cli._output import (
-        GRID_LIMIT, check_image_out, file_stems, grid_rows, note, save_grid, save_image_files,
-        write_lines, write_results,
+        GRID_LIMIT, check_image_out, file_stems, grid_rows, note, report, save_grid,
+        save_image_files, write_lines, write_results,
     )
 
     checked: dict = {}
@@ -109,4 +109,4 @@ def reconstruct(
             nll = inference.reconstruction_nll(net, inputs.examples, batch_size, tokens_per_batch)
             scores.update(cross_entropy=float(nll.mean()),
                           perplexity=math.exp(min(float(nll.mean()), 700.0)))
-        note("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(outputs)}")
+        report("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(outputs)}")

@@ -183,12 +183,14 @@ def file_blocks(path: str, block_size: int = 1 << 20, name: str | None = None) -
             yield block
 
 
-def spool_stdin(stdin: BinaryIO | None = None, block_size: int = 1 << 20) -> str:
-    """Copy stdin block by block to a temporary file, deleted when the process exits, so that it
-    can be read twice in bounded memory; returns the file's path.
+def spool_stdin(stdin: BinaryIO | None = None, block_size: int = 1 << 20,
+                name: str = "stdin") -> str:
+    """Copy stdin (or another stream read once, called ``name`` in errors) block by block to a
+    temporary file, deleted when the process exits, so that it can be read twice in bounded
+    memory; returns the file's path.
 
     Raises:
-        InputDataError: stdin cannot be read.
+        InputDataError: the stream cannot be read.
     """
     import atexit
     import shutil
@@ -202,7 +204,7 @@ def spool_stdin(stdin: BinaryIO | None = None, block_size: int = 1 << 20) -> str
             if stream is not None:
                 shutil.copyfileobj(stream, out, block_size)
         except OSError as exc:
-            raise InputDataError(f"cannot read stdin: {exc.strerror or exc}") from exc
+            raise InputDataError(f"cannot read {name}: {exc.strerror or exc}") from exc
     return path
 
 

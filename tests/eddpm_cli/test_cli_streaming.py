@@ -198,3 +198,77 @@ def test_a_bad_image_after_many_good_ones_writes_nothing(cli, tiny_image_model: 
                     "zz_broken.png")
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]
+
+
+# -- inputs and outputs that are not plain files ---------------------------------------------------
+@pytest.mark.parametrize("change", ["edited", "truncated", "grown"])
+def test_an_input_changed_between_the_passes_is_refused(reviews: Path, change: str) -> None:
+    """The second reading is checked against the first: a row count or rows that no longer match
+    the input fail (exit 2 in the CLI, and the -o file is never renamed into place)."""
+    from eddpm_cli._inputs import stream_input
+    from models.errors import InputDataError
+
+    stream = stream_input(str(reviews))
+    lines = reviews.read_text(encoding="utf-8").splitlines()
+    changed = {"edited": ["something else entirely ."] + lines[1:], "truncated": lines[:3],
+               "grown": lines + ["one more line ."]}[change]
+    reviews.write_text("\n".join(changed) + "\n", encoding="utf-8")
+
+    with pytest.raises(InputDataError, match="changed while eddpm read it") as raised:
+        for _ in stream.chunks(3):
+            pass
+    assert str(reviews) in raised.value.message
+
+
+def test_a_named_pipe_is_read_once(cli, tiny_text_model: Path, reviews: Path,
+                                   tmp_path: Path) -> None:
+    """A FIFO (or the /dev/fd/N of a shell's <(...)) cannot be read twice: it is copied first."""
+    import os
+    import threading
+
+    fifo = tmp_path / "reviews.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(reviews.read_bytes()), daemon=True)
+    writer.start()
+
+    piped = cli.ok(cli("encode", fifo, "-m", tiny_text_model))
+    writer.join(timeout=10)
+
+    assert piped.stdout_bytes == cli.ok(cli("encode", reviews, "-m", tiny_text_model)).stdout_bytes
+
+
+def test_output_onto_a_pipe_or_a_link_keeps_it(cli, tiny_text_model: Path, reviews: Path,
+                                               tmp_path: Path) -> None:
+    """-o onto a named pipe writes into it (a device such as /dev/null likewise); onto a
+    symbolic link, the link stays and its target gets the output; -o - is stdout."""
+    import os
+    import stat
+    import threading
+
+    expected = cli.ok(cli("encode", reviews, "-m", tiny_text_model)).stdout_bytes
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    cli.ok(cli("encode", reviews, "-m", tiny_text_model, "-o", fifo))
+    reader.join(timeout=10)
+    assert received == [expected]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+    target, link = tmp_path / "real.npy", tmp_path / "link.npy"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    cli.ok(cli("encode", reviews, "-m", tiny_text_model, "-o", link))
+    assert link.is_symlink() and target.read_bytes() == expected
+
+    dash = cli.ok(cli("encode", reviews, "-m", tiny_text_model, "-o", "-"))
+    assert dash.stdout_bytes == expected and not Path("-").exists()
+
+
+def test_uppercase_npz_suffix_writes_an_npz(cli, tiny_text_model: Path, reviews: Path,
+                                            tmp_path: Path) -> None:
+    out = tmp_path / "EMB.NPZ"
+    cli.ok(cli("encode", reviews, "-m", tiny_text_model, "-o", out))
+    with np.load(out) as data:
+        assert set(data.files) == {"latents", "ids"}
