@@ -86,7 +86,7 @@ FormatOpt = Annotated[
 SequenceColumnOpt = Annotated[str, typer.Option("--sequence-column", help="CSV/TSV column holding the protein sequences.")]
 IdColumnOpt = Annotated[
     Optional[str],
-    typer.Option("--id-column", help="CSV/TSV column holding record ids (default: line<K>); with --labels-csv, that table's id column (default: id)."),
+    typer.Option("--id-column", help="CSV/TSV column holding record ids (default: line<K>)."),
 ]
 ModalityOpt = Annotated[
     Optional[Modality],

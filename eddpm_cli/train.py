@@ -10,7 +10,7 @@ import typer
 
 from eddpm_cli._errors import fail, handle_errors
 from eddpm_cli._options import (
-    DEFAULT_MAX_IMAGE_PIXELS, FormatOpt, IdColumnOpt, MaxImagePixelsOpt, SequenceColumnOpt,
+    DEFAULT_MAX_IMAGE_PIXELS, FormatOpt, MaxImagePixelsOpt, SequenceColumnOpt,
     format_value,
 )
 
@@ -39,7 +39,7 @@ def train(
     labels_csv: Annotated[Optional[Path], typer.Option("--labels-csv", help="Protein FASTA: a CSV/TSV with an id column (--id-column, default id) and the --label-column columns.")] = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
-    id_column: IdColumnOpt = None,
+    id_column: Annotated[Optional[str], typer.Option("--id-column", help="CSV/TSV column holding record ids (default: line<K>); with --labels-csv, that table's id column (default: id).")] = None,
     max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (reproducible on CPU).")] = None,

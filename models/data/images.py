@@ -476,7 +476,8 @@ def _npz_items(data: bytes, name: str) -> list[_Item]:
         raise InputDataError(
             f"{name}: 'images' is {images.dtype} {images.shape}, "
             "expected uint8 (N, H, W) or (N, H, W, 3)",
-            hint="store pixels as uint8 in 0..255",
+            hint="store pixels as uint8 in 0..255" if images.dtype != np.uint8 else
+            "store grayscale (N, H, W) or RGB (N, H, W, 3) images (drop an alpha channel)",
         )
     if images.shape[0] == 0 or images.shape[1] == 0 or images.shape[2] == 0:
         raise InputDataError(f"no images found in {name} ('images' has shape {images.shape})")

@@ -112,7 +112,7 @@ def clean_sequence(
     if not core:
         raise InputDataError(
             f"{source} line {line}: record {record_id} has no residues",
-            hint="remove the record, or add its sequence on the lines after the header",
+            hint="remove the record, or give it its sequence",
         )
     unknown = sum(c in READ_AS_UNKNOWN or c == PADDING for c in core)
     for rare in (*READ_AS_UNKNOWN, PADDING):
