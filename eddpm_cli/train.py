@@ -116,8 +116,10 @@ def train(
     dataset, classes, fingerprint = _dataset(model_cfg, raws, wanted, reading)
     if classes:
         model_cfg = dataclasses.replace(model_cfg, heads=(cfg.HeadConfig(name="label", classes=classes),))
-    if _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder,
-            preset.value, reading):
+    main = _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder,
+                preset.value, reading)
+    _leave_process_group()
+    if main:
         typer.echo(str(out_dir))
 
 
@@ -320,7 +322,18 @@ def _raise_everywhere(error: Exception | None, state) -> None:
         broadcast_object_list(shared, from_process=0)
         error = shared[0]
     if error is not None:
+        _leave_process_group()
         raise error
+
+
+def _leave_process_group() -> None:
+    """Close this process's side of a launch once every process is done with it (a process
+    that exits with the group still open can abort in gloo's or NCCL's threads)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _fit(trainer, train_set, out_dir: Path) -> bool:
@@ -336,7 +349,10 @@ def _fit(trainer, train_set, out_dir: Path) -> bool:
     try:
         val = trainer.fit()
     except KeyboardInterrupt:
-        if trainer.accelerator.num_processes > 1:
+        if trainer.last_saved_step is None:
+            note(f"interrupted before the first checkpoint: nothing to resume; start again "
+                 f"with --force to replace {out_dir}")
+        elif trainer.accelerator.num_processes > 1:
             note(f"interrupted; resume with the same launcher: "
                  f"... -m eddpm_cli.app train --resume {out_dir}")
         else:
@@ -469,5 +485,7 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
     if distributed_state().is_main_process:
         ckpt.write_json(info_path, info)
     note(f"resuming {run_dir} at step {trainer.step}")
-    if _fit(trainer, train_set, run_dir):
+    main = _fit(trainer, train_set, run_dir)
+    _leave_process_group()
+    if main:
         typer.echo(str(run_dir))
