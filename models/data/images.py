@@ -89,7 +89,7 @@ class ImageReadResult:
     skipped_files: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Item:
     """One image to decode: a file (``path``), stdin bytes (``data``) or an array (``array``)."""
 
