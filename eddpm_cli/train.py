@@ -72,7 +72,7 @@ def train(
     from models.training import check_mixed_precision
 
     check_launch_environment()
-    _check_stdin_single_process(data)
+    _check_launch_data(data)
     if "mixed_precision" in overrides:
         check_mixed_precision(overrides["mixed_precision"])
     if resume is not None:
@@ -135,14 +135,22 @@ def _quiet_other_processes() -> None:
         state.other_process = True
 
 
-def _check_stdin_single_process(data: list[Path] | None) -> None:
-    """Several processes cannot share one stdin: each would read part of the stream."""
+def _check_launch_data(data: list[Path] | None) -> None:
+    """Under a launch every process reads --data itself: several cannot share one stdin (each
+    would read part of the stream), and a file must be where every process looks."""
     from models.training import launched_processes
 
     n_proc = launched_processes()
-    if n_proc > 1 and any(str(p) == "-" for p in data or ()):
+    if n_proc < 2:
+        return
+    if any(str(p) == "-" for p in data or ()):
         raise fail(f"--data - (stdin) cannot be read by the {n_proc} processes of a launch",
                    hint="write the data to a file and pass its path to --data")
+    for path in data or ():
+        if not path.exists() and not set(str(path)) & set("*?["):
+            raise fail(f"{path}: no such file",
+                       hint="check the path; every process reads it, so on several machines "
+                            "it must be on a file system they share")
 
 
 def _default_run_name(modality: str) -> str:

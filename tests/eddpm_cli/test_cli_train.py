@@ -156,6 +156,11 @@ def test_stdin_under_a_multi_process_launch_exits_2(cli, tmp_path: Path, monkeyp
     assert "file" in result.stderr.split("hint:")[1]
     assert not out.exists()
 
+    missing = cli("train", "--data", tmp_path / "nowhere.txt", "--preset", "tiny", "--out", out)
+
+    cli.usage_error(missing, "nowhere.txt: no such file")
+    assert "pass -" not in missing.stderr and "share" in missing.stderr
+
 
 def test_fsdp2_transformer_wrap_is_accepted(cli, small_data: Path, tmp_path: Path, monkeypatch) -> None:
     """FSDP2 with a transformer-layer wrap passes the check; one process trains as usual
