@@ -194,6 +194,9 @@ def main() -> None:
     args = ap.parse_args()
     pairs = [item.split("=") if "=" in item else ("*", item) for item in args.steps.split(",")]
     args.steps = {k: int(v) for k, v in pairs}
+    if min(args.steps.values()) < args.warmup + 10:
+        ap.error("--steps must exceed --warmup by 10 or more: the Trainer's rate comes from its "
+                 "log, written every 10 steps")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     peak = peak_matmul(device, args.precision)
