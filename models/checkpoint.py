@@ -16,6 +16,7 @@ JSON. Every file is written to a temporary name in its directory and renamed int
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -28,7 +29,7 @@ from typing import Any, Iterator
 import torch
 
 from models.config import ModelConfig
-from models.errors import CheckpointError
+from models.errors import CheckpointError, UsageError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -56,7 +57,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     try:
         mode = os.stat(path).st_mode  # follows links
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path} is a loop of symbolic links",
+                             hint="point it at a file, or write elsewhere") from None
         mode = None
     if mode is not None and not stat.S_ISREG(mode):
         yield path

@@ -265,6 +265,13 @@ def test_output_onto_a_pipe_or_a_link_keeps_it(cli, tiny_text_model: Path, revie
     dash = cli.ok(cli("encode", reviews, "-m", tiny_text_model, "-o", "-"))
     assert dash.stdout_bytes == expected and not Path("-").exists()
 
+    loop_a, loop_b = tmp_path / "loop_a.npy", tmp_path / "loop_b.npy"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    looped = cli("encode", reviews, "-m", tiny_text_model, "-o", loop_a)
+    cli.usage_error(looped, "loop of symbolic links")
+    assert loop_a.is_symlink() and loop_b.is_symlink()
+
 
 def test_uppercase_npz_suffix_writes_an_npz(cli, tiny_text_model: Path, reviews: Path,
                                             tmp_path: Path) -> None:
