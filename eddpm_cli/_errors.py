@@ -29,6 +29,14 @@ class Terminated(KeyboardInterrupt):
     outputs, a training checkpoint)."""
 
 
+def interrupted(exc: KeyboardInterrupt) -> int:
+    """Say that Ctrl-C or SIGTERM stopped the command (once per launch); its exit status."""
+    term = isinstance(exc, Terminated)
+    if not state.other_process:
+        sys.stderr.write("eddpm: terminated\n" if term else "eddpm: interrupted\n")
+    return int(ExitCode.TERMINATED if term else ExitCode.INTERRUPTED)
+
+
 def raise_on_sigterm() -> None:
     """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
     import signal
@@ -94,11 +102,7 @@ def handle_errors(func: F) -> F:
                 raise
             raise fail(exc.message, exc.hint, exc.exit_code) from None
         except KeyboardInterrupt as exc:
-            term = isinstance(exc, Terminated)
-            if not state.other_process:
-                sys.stderr.write("eddpm: terminated\n" if term else "eddpm: interrupted\n")
-            code = ExitCode.TERMINATED if term else ExitCode.INTERRUPTED
-            raise typer.Exit(code=int(code)) from None
+            raise typer.Exit(code=interrupted(exc)) from None
         except BrokenPipeError:
             _silence_stdout()
             raise typer.Exit(code=int(ExitCode.OK)) from None

@@ -61,7 +61,7 @@ def main() -> None:
     """Console entry point: usage errors become one ``eddpm: error:`` line plus a hint."""
     from typer.exceptions import TyperException
 
-    from eddpm_cli._errors import ExitCode, Terminated, _silence_stdout, raise_on_sigterm
+    from eddpm_cli._errors import ExitCode, _silence_stdout, interrupted, raise_on_sigterm
 
     raise_on_sigterm()
     try:
@@ -76,12 +76,8 @@ def main() -> None:
         message = message.replace("Value error, ", "")  # the validator's prefix, not ours
         sys.stderr.write(f"eddpm: error: {message}\nhint: see '{command} --help'\n")
         sys.exit(int(getattr(exc, "exit_code", ExitCode.USAGE)) or int(ExitCode.USAGE))
-    except Terminated:
-        sys.stderr.write("eddpm: terminated\n")
-        sys.exit(int(ExitCode.TERMINATED))
-    except KeyboardInterrupt:
-        sys.stderr.write("eddpm: interrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt as exc:
+        sys.exit(interrupted(exc))
     sys.exit(code if isinstance(code, int) else 0)
 
 

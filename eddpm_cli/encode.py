@@ -24,7 +24,9 @@ class ArrayFormat(str, Enum):
 @handle_errors
 def encode(
     sources: InputsArg,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to FILE (.npy, or .npz with ids) instead of stdout ('-': stdout).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o",
+        help="Write to FILE (.npy, or .npz with ids) instead of stdout ('-': stdout).")] = None,
     fmt: Annotated[Optional[ArrayFormat], typer.Option("--array-format", help="npy or npz (default: from the -o suffix; npy on stdout).")] = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",

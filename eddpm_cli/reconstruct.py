@@ -109,4 +109,5 @@ def reconstruct(
             nll = inference.reconstruction_nll(net, inputs.examples, batch_size, tokens_per_batch)
             scores.update(cross_entropy=float(nll.mean()),
                           perplexity=math.exp(min(float(nll.mean()), 700.0)))
-        report("reconstruction " + " ".join(f"{k}={v:.4g}" for k, v in scores.items()) + f" n={len(outputs)}")
+        shown = " ".join(f"{k}={v:.4g}" for k, v in scores.items())
+        report(f"reconstruction {shown} n={len(outputs)}")

@@ -9,6 +9,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from eddpm_cli._errors import fail, handle_errors
+from eddpm_cli._launch import (
+    check_launch_data, leave_process_group, quiet_other_processes, raise_everywhere,
+)
 from eddpm_cli._options import (
     DEFAULT_MAX_IMAGE_PIXELS, FormatOpt, MaxImagePixelsOpt, SequenceColumnOpt,
     format_value,
@@ -39,7 +42,9 @@ def train(
     labels_csv: Annotated[Optional[Path], typer.Option("--labels-csv", help="Protein FASTA: a CSV/TSV with an id column (--id-column, default id) and the --label-column columns.")] = None,
     input_format: FormatOpt = None,
     sequence_column: SequenceColumnOpt = "sequence",
-    id_column: Annotated[Optional[str], typer.Option("--id-column", help="CSV/TSV column holding record ids (default: line<K>); with --labels-csv, that table's id column (default: id).")] = None,
+    id_column: Annotated[Optional[str], typer.Option(
+        "--id-column", help="CSV/TSV column holding record ids (default: line<K>); with "
+        "--labels-csv, that table's id column (default: id).")] = None,
     max_image_pixels: MaxImagePixelsOpt = DEFAULT_MAX_IMAGE_PIXELS,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its last checkpoint.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (reproducible on CPU).")] = None,
@@ -63,7 +68,7 @@ def train(
         "lr": lr, "ema_decay": ema, "mixed_precision": mixed_precision.value if mixed_precision else None,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    _quiet_other_processes()
+    quiet_other_processes()
     setup_logging()
     from models import config as cfg
 
@@ -72,7 +77,7 @@ def train(
     from models.training import check_mixed_precision
 
     check_launch_environment()
-    _check_launch_data(data)
+    check_launch_data(data)
     if "mixed_precision" in overrides:
         check_mixed_precision(overrides["mixed_precision"])
     if resume is not None:
@@ -118,39 +123,9 @@ def train(
         model_cfg = dataclasses.replace(model_cfg, heads=(cfg.HeadConfig(name="label", classes=classes),))
     main = _run(model_cfg, train_cfg, dataset, out_dir, data, fingerprint, encoder, decoder,
                 preset.value, reading)
-    _leave_process_group()
+    leave_process_group()
     if main:
         typer.echo(str(out_dir))
-
-
-def _quiet_other_processes() -> None:
-    """Under a multi-process launch (torchrun, accelerate launch) only the first process prints
-    notes, logs and the usage errors every process meets; other errors come from any process."""
-    import os
-
-    from eddpm_cli._errors import state
-
-    if os.environ.get("RANK", "0") not in ("", "0"):
-        state.quiet = True
-        state.other_process = True
-
-
-def _check_launch_data(data: list[Path] | None) -> None:
-    """Under a launch every process reads --data itself: several cannot share one stdin (each
-    would read part of the stream), and a file must be where every process looks."""
-    from models.training import launched_processes
-
-    n_proc = launched_processes()
-    if n_proc < 2:
-        return
-    if any(str(p) == "-" for p in data or ()):
-        raise fail(f"--data - (stdin) cannot be read by the {n_proc} processes of a launch",
-                   hint="write the data to a file and pass its path to --data")
-    for path in data or ():
-        if not path.exists() and not set(str(path)) & set("*?["):
-            raise fail(f"{path}: no such file",
-                       hint="check the path; every process reads it, so on several machines "
-                            "it must be on a file system they share")
 
 
 def _default_run_name(modality: str) -> str:
@@ -301,7 +276,7 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
             check_wrap_classes(model)
         except EddpmError as exc:  # the other processes stop with it instead of waiting
             error = exc
-    _raise_everywhere(error, state)  # every process has also checked --out by now
+    raise_everywhere(error, state)  # every process has also checked --out by now
     if main:
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -319,29 +294,6 @@ def _run(model_cfg, train_cfg, dataset, out_dir: Path, data, fingerprint, encode
         model = ckpt.build_model(ckpt.read_config(out_dir), out_dir)
     trainer = Trainer(model, train_cfg, out_dir, train_set, val_set, progress=_progress())
     return _fit(trainer, train_set, out_dir)
-
-
-def _raise_everywhere(error: Exception | None, state) -> None:
-    """Raise the main process's ``error`` (if any) in every process; a meeting point of all."""
-    if state.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
-        shared = [error]
-        broadcast_object_list(shared, from_process=0)
-        error = shared[0]
-    if error is not None:
-        _leave_process_group()
-        raise error
-
-
-def _leave_process_group() -> None:
-    """Close this process's side of a launch once every process is done with it (a process
-    that exits with the group still open can abort in gloo's or NCCL's threads)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 def _fit(trainer, train_set, out_dir: Path) -> bool:
@@ -494,6 +446,6 @@ def _resume(run_dir: Path, data, overrides: dict) -> None:
         ckpt.write_json(info_path, info)
     note(f"resuming {run_dir} at step {trainer.step}")
     main = _fit(trainer, train_set, run_dir)
-    _leave_process_group()
+    leave_process_group()
     if main:
         typer.echo(str(run_dir))

@@ -68,12 +68,8 @@ def check_launch_environment(environ: dict[str, str] | None = None) -> None:
     """Refuse what ``accelerate launch --config_file`` asked for (its ``ACCELERATE_USE_*`` and
     ``FSDP_*`` variables) before any data is read or any file written; see :func:`_refuse`."""
     env = os.environ if environ is None else environ
-
-    def flag(name: str) -> bool:
-        return env.get(name, "false").lower() in ("true", "1", "yes")
-
     for kind in ("DEEPSPEED", "MEGATRON_LM", "FSDP"):
-        if flag(f"ACCELERATE_USE_{kind}"):
+        if _env_flag(env, f"ACCELERATE_USE_{kind}"):
             raw = env.get("FSDP_VERSION", "1")
             _refuse(kind, int(raw) if raw.isdigit() else 1, env.get("FSDP_AUTO_WRAP_POLICY", ""))
 
@@ -81,8 +77,12 @@ def check_launch_environment(environ: dict[str, str] | None = None) -> None:
 def fsdp_requested(environ: dict[str, str] | None = None) -> bool:
     """Whether ``accelerate launch --config_file`` asked for FSDP (Accelerate applies it only
     where an accelerator is present)."""
-    env = os.environ if environ is None else environ
-    return env.get("ACCELERATE_USE_FSDP", "false").lower() in ("true", "1", "yes")
+    return _env_flag(os.environ if environ is None else environ, "ACCELERATE_USE_FSDP")
+
+
+def _env_flag(env: dict[str, str], name: str) -> bool:
+    """A true/false variable as Accelerate's launcher writes it."""
+    return env.get(name, "false").lower() in ("true", "1", "yes")
 
 
 def check_wrap_classes(model: torch.nn.Module, environ: dict[str, str] | None = None) -> None:

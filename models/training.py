@@ -30,6 +30,7 @@ import torch
 
 from models import checkpoint as ckpt
 from models import draws, sharding
+from models.interrupts import interrupts_deferred, stop_at_step_boundary
 from models.config import HeadConfig, TrainConfig
 from models.errors import NonFiniteLossError, UsageError
 
@@ -447,7 +448,7 @@ class Trainer:
         and the main process writes (under FSDP every process helps gather the weights). A
         Ctrl-C that arrives while a checkpoint is written takes effect once both of its files
         are written."""
-        with _interrupts_deferred():  # the state and the weights are written as one
+        with interrupts_deferred():  # the state and the weights are written as one
             self._save()
 
     def _save(self) -> None:
@@ -525,7 +526,7 @@ class Trainer:
         bar = self._progress_bar()
         stop_requests: list[int] = []
         try:
-            with _stop_at_step_boundary(stop_requests, self.accelerator.is_main_process):
+            with stop_at_step_boundary(stop_requests, self.accelerator.is_main_process):
                 last_val = self._steps(start, bar, stop_requests)
         except KeyboardInterrupt:
             # A second Ctrl-C stops at once, perhaps inside a step: nothing more is saved.
@@ -570,7 +571,8 @@ class Trainer:
                     self._log({"step": self.step, "split": "train", **means, "lr": lr,
                                "elapsed_s": round(time.monotonic() - start, 2)})
                     sums, counts = {}, {}
-                out_of_time = cfg.max_minutes > 0 and time.monotonic() - start > cfg.max_minutes * 60
+                elapsed = time.monotonic() - start
+                out_of_time = cfg.max_minutes > 0 and elapsed > cfg.max_minutes * 60
                 # Every process stops at the same step boundary (one reduction per step), so a
                 # checkpoint written on a stop holds a finished step on all of them.
                 out_of_time, stop = self._any_process(out_of_time, bool(stop_requests))
@@ -583,7 +585,8 @@ class Trainer:
                 if self.step % cfg.save_every == 0 or out_of_time:
                     self.save()
                 if out_of_time:
-                    logger.info("time limit of %s minutes reached at step %d", cfg.max_minutes, self.step)
+                    logger.info("time limit of %s minutes reached at step %d", cfg.max_minutes,
+                                self.step)
                     self.config = _replace_steps(cfg, self.step)
                     return last_val
             if self.batch_in_epoch < len(batches):  # max_steps reached inside the epoch
@@ -685,90 +688,6 @@ def _broadcast_from_main(model: torch.nn.Module, device: torch.device) -> None:
         moved = tensor.data.to(device)
         dist.broadcast(moved, src=0)
         tensor.data.copy_(moved)
-
-
-_REPEATED_SIGNAL_S = 2.0  # a signal this soon after the first is the launcher's copy of it
-
-
-def _first_signal_handler(on_first: Callable[[int], None]):
-    """A SIGINT/SIGTERM handler that calls ``on_first`` for the first signal and raises
-    KeyboardInterrupt for a later one. A repeat within ``_REPEATED_SIGNAL_S`` is ignored:
-    launchers (torchrun, accelerate launch) pass a terminal's Ctrl-C on to processes that have
-    already received it."""
-    first: list[float] = []
-
-    def handler(signum, frame) -> None:
-        now = time.monotonic()
-        if first and now - first[0] > _REPEATED_SIGNAL_S:
-            raise KeyboardInterrupt
-        if not first:
-            first.append(now)
-            on_first(signum)
-
-    return handler
-
-
-@contextmanager
-def _signals_handled_by(handler) -> Iterator[dict[int, Any]]:
-    """Route SIGINT and SIGTERM to ``handler`` within the block; yields the previous handlers
-    (none outside the main thread, where signals cannot be handled)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield {}
-        return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield previous
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
-
-
-def _main_process_by_env() -> bool:
-    return os.environ.get("RANK", "0") == "0"
-
-
-@contextmanager
-def _stop_at_step_boundary(requests: list[int], main: bool) -> Iterator[None]:
-    """Within the block Ctrl-C (SIGINT) and SIGTERM append to ``requests`` instead of raising
-    (the training loop then stops at its next step boundary and saves); another signal raises
-    KeyboardInterrupt at once."""
-
-    def request(signum: int) -> None:
-        requests.append(signum)
-        if main:
-            logger.warning("interrupted: stopping after this step and saving a checkpoint "
-                           "(Ctrl-C again to stop at once, without saving)")
-
-    handler = _first_signal_handler(request)
-    handler.stops_at_step_boundary = True
-    with _signals_handled_by(handler):
-        yield
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C and SIGTERM until the block is done, then raise KeyboardInterrupt (or,
-    inside the training loop, ask it to stop at its step boundary); another signal raises at
-    once (a process waiting for a dead peer would otherwise never stop)."""
-    received: list[int] = []
-
-    def hold(signum: int) -> None:
-        received.append(signum)
-        if _main_process_by_env():
-            logger.warning("interrupted while saving a checkpoint: finishing it first "
-                           "(Ctrl-C again to stop at once)")
-
-    with _signals_handled_by(_first_signal_handler(hold)) as previous:
-        yield
-    if received:
-        outer = previous.get(received[0])
-        if getattr(outer, "stops_at_step_boundary", False):
-            outer(received[0], None)
-        else:
-            raise KeyboardInterrupt
 
 
 def _replace_steps(cfg: TrainConfig, steps: int) -> TrainConfig:

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from models.data.images import IMAGE_SUFFIXES, sniff_image_format
+from models.data.images import GLOB_CHARS, IMAGE_SUFFIXES, sniff_image_format
 from models.data.text import UTF8_BOM, file_blocks, file_lines, numbered_lines, read_source_bytes
 from models.errors import UsageError
 
@@ -35,7 +35,6 @@ SUFFIX_FORMAT = {
     ".csv": "csv", ".tsv": "tsv", ".txt": "text", ".npz": "image",
     **{suffix: "image" for suffix in IMAGE_SUFFIXES},
 }
-_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def is_image_source(source: str | os.PathLike[str], format: str | None = None,
         return format == "image"
     path = os.fsdecode(os.fspath(source))
     if path != "-":
-        if os.path.isdir(path) or (not os.path.exists(path) and _GLOB_CHARS & set(path)):
+        if os.path.isdir(path) or (not os.path.exists(path) and GLOB_CHARS & set(path)):
             return True
         named = format_from_name(path)
         if named is not None:

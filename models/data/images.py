@@ -54,7 +54,7 @@ DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 ZIP_MAGIC = b"PK\x03\x04"  # .npz archives are zip files
 
 _STDIN_FORMATS = "PNG, JPEG, GIF or WebP"
-_GLOB_CHARS = frozenset("*?[")
+GLOB_CHARS = frozenset("*?[")  # a source with these and no such file is a pattern
 # Pillow plugins tried on image bytes. Others (EPS, which runs Ghostscript, PSD, ICO ...) are
 # refused as "not a recognised image". (JPEG also opens multi-picture MPO camera files.)
 _PILLOW_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
@@ -387,7 +387,7 @@ def _expand(source: str, stdin: BinaryIO | None) -> tuple[list[_Item], int]:
         return _stdin_items(stdin), 0
     if os.path.isdir(source):
         return _directory_items(source)
-    if os.path.exists(source) or not _GLOB_CHARS & set(source):
+    if os.path.exists(source) or not GLOB_CHARS & set(source):
         return _file_items(source), 0
     matches = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
     if not matches:

@@ -228,13 +228,13 @@ def test_ctrl_c_during_a_save_waits_for_it_and_a_second_one_does_not(monkeypatch
     """A checkpoint's two files are written as one: SIGINT (or SIGTERM) inside the block is
     raised after it; a second one is raised at once, unless it follows the first so closely that
     it is a launcher's copy of it."""
-    from models import training
-    from models.training import _interrupts_deferred
+    from models import interrupts
+    from models.interrupts import interrupts_deferred
 
     finished = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with pytest.raises(KeyboardInterrupt):
-            with _interrupts_deferred():
+            with interrupts_deferred():
                 os.kill(os.getpid(), signum)
                 os.kill(os.getpid(), signum)  # torchrun passes a terminal's Ctrl-C on
                 finished.append(True)  # still running after the first Ctrl-C
@@ -242,9 +242,9 @@ def test_ctrl_c_during_a_save_waits_for_it_and_a_second_one_does_not(monkeypatch
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
-    monkeypatch.setattr(training, "_REPEATED_SIGNAL_S", 0.0)
+    monkeypatch.setattr(interrupts, "REPEATED_SIGNAL_S", 0.0)
     with pytest.raises(KeyboardInterrupt):
-        with _interrupts_deferred():
+        with interrupts_deferred():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGINT)
@@ -255,9 +255,9 @@ def test_ctrl_c_during_a_save_waits_for_it_and_a_second_one_does_not(monkeypatch
 def test_a_second_ctrl_c_stops_at_once_without_saving(
     make_tiny_text_model, tiny_texts, tmp_path, monkeypatch
 ):
-    from models import training
+    from models import interrupts
 
-    monkeypatch.setattr(training, "_REPEATED_SIGNAL_S", 0.0)
+    monkeypatch.setattr(interrupts, "REPEATED_SIGNAL_S", 0.0)
     model, train_cfg = make_tiny_text_model(seed=0)
     trainer = make_trainer(model, train_cfg, tmp_path / "run", tiny_texts)
     interrupt_during_step(trainer, 5, times=2)
